@@ -1,0 +1,80 @@
+"""Specialising a generic driver for one loss, compiled lazily and cached on disk.
+
+A driver (see ``_drivers.py``) is a plain Python function that refers to module-level names
+such as ``ELEM`` (the per-element math), ``PRANGE`` and flags like ``GRAD``. :class:`Kernel`
+clones the driver's code object with those names bound to constants, once as a ``prange``
+(parallel) function and once as a ``range`` (serial) one, and compiles each with
+``numba.njit(cache=True)`` on first use. Numba freezes the bound globals into the compiled code,
+so flags cost nothing at run time.
+
+Every clone gets its own ``__qualname__`` -- loss name, flags, variant and a hash of every
+source file in ``numloss/_kernels`` -- because Numba's cache key contains neither compile flags
+nor the source of functions called from another file: without the name, the serial clone
+would load the parallel one's cached machine code, and an edit to an element function would
+leave stale code in the cache.
+"""
+import hashlib
+import pathlib
+import types
+import warnings
+
+import numba
+
+from .. import _threads
+
+_HERE = pathlib.Path(__file__).parent
+SOURCE_HASH = hashlib.sha256(
+    b"".join(p.read_bytes() for p in sorted(_HERE.glob("*.py")))
+).hexdigest()[:12]
+
+NJIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
+
+
+def _const_key(value):
+    if callable(value):
+        return getattr(value, "__name__", type(value).__name__)
+    return str(int(value))
+
+
+def _jit(fn, parallel):
+    try:
+        return numba.njit(cache=True, parallel=parallel, **NJIT_OPTIONS)(fn)
+    except RuntimeError as exc:  # no writable cache location (numba#5566)
+        warnings.warn(
+            f"numloss cannot cache compiled code ({exc}); it will compile in every process. "
+            "Set NUMBA_CACHE_DIR to a writable directory to cache it.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return numba.njit(cache=False, parallel=parallel, **NJIT_OPTIONS)(fn)
+
+
+class Kernel:
+    """``template`` specialised with ``consts``; ``kernel(n_threads, *args)`` runs it serially
+    (``n_threads == 1``) or in parallel with ``n_threads`` threads."""
+
+    def __init__(self, template, name, **consts):
+        self.template = template
+        self.consts = consts
+        flags = "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
+        self.name = f"{name}__{template.__name__}__{flags}__{SOURCE_HASH}"
+        self._compiled = {}
+
+    def dispatcher(self, parallel):
+        """The Numba dispatcher of one variant (compiled, or loaded from cache, on first call)."""
+        disp = self._compiled.get(parallel)
+        if disp is None:
+            glb = dict(self.template.__globals__)
+            glb.update(self.consts)
+            glb["PRANGE"] = numba.prange if parallel else range
+            fn = types.FunctionType(self.template.__code__, glb, self.template.__name__)
+            fn.__qualname__ = f"{self.name}__{'par' if parallel else 'ser'}"
+            disp = self._compiled[parallel] = _jit(fn, parallel)
+        return disp
+
+    def __call__(self, n_threads, *args):
+        if n_threads > 1:
+            disp = self.dispatcher(True)
+            with _threads.parallel_call(n_threads):
+                return disp(*args)
+        return self.dispatcher(False)(*args)

@@ -1,0 +1,71 @@
+"""Generic parallel loops. Each is specialised per loss by :class:`._compile.Kernel`, which binds
+the module-level placeholders below to constants; the placeholders' values here are only there
+so that the module imports.
+
+Reductions are accumulated in float64 per block of ``BLOCK`` elements (or rows) and the block
+partials are summed in order afterwards, so the result has the same bits whatever the thread
+count.
+"""
+import numba
+
+BLOCK = 4096
+
+# Placeholders bound by Kernel: the per-element function, the loop and the flags.
+ELEM = None
+PRANGE = range
+NIN = 2  # array operands per element: 2 (a, b) or 3 (a, b, c)
+NGRAD = 1  # gradients per element written: 1 (d/da) or 2 (d/da and the second one)
+WEIGHTED = False  # multiply loss and gradients by w[i]
+NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
+GRAD = False  # write gradients
+
+
+def n_blocks(n):
+    return (n + BLOCK - 1) // BLOCK
+
+
+def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
+    """One fused pass over flat, equally long, C-contiguous arrays.
+
+    ``l, d1, d2 = ELEM(a[i], b[i], c[i], p[0], p[1], p[2])`` gives the loss of element i and
+    its derivatives; ``p[3]`` scales the gradients of a reduced loss (``grad_output / n`` for a
+    mean). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags say so
+    (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
+    losses.
+    """
+    n = a.size
+    p0 = p[0]
+    p1 = p[1]
+    p2 = p[2]
+    scale = p[3]
+    for k in PRANGE(partial.size):
+        lo = k * BLOCK
+        hi = min(lo + BLOCK, n)
+        # Slicing a placeholder array beyond its end gives an empty view: unused operands are
+        # sliced too, and never indexed.
+        av = a[lo:hi]
+        bv = b[lo:hi]
+        cv = c[lo:hi]
+        wv = w[lo:hi]
+        ov = out[lo:hi]
+        gov = go[lo:hi]
+        g1v = g1[lo:hi]
+        g2v = g2[lo:hi]
+        acc = 0.0
+        for i in range(hi - lo):
+            loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
+            if WEIGHTED:
+                wi = wv[i]
+                loss = loss * wi
+                d1 = d1 * wi
+                d2 = d2 * wi
+            if NONE:
+                ov[i] = loss
+            else:
+                acc += loss
+            if GRAD:
+                s = gov[i] if NONE else scale
+                g1v[i] = d1 * s
+                if NGRAD == 2:
+                    g2v[i] = d2 * s
+        partial[k] = acc

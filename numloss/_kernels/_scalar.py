@@ -1,0 +1,21 @@
+"""Type-preserving scalar helpers for kernel code.
+
+Numba types ``float32 * 0.5`` as float64 (a Python float literal is float64), which would make
+every float32 kernel compute in float64 and halve its vector width. Element functions therefore
+write constants as ``like(x, 0.5)``: the constant in ``x``'s own type, folded at compile time.
+"""
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+
+def like(x, c):
+    """``c`` converted to the type of ``x`` (pure-Python fallback for interpreted use)."""
+    return np.asarray(x).dtype.type(c)
+
+
+@overload(like, inline="always")
+def _like_overload(x, c):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x, c: np.float32(c)
+    return lambda x, c: np.float64(c)

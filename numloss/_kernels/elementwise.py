@@ -1,0 +1,196 @@
+"""Per-element math of the elementwise losses, each written once.
+
+Every function has the signature ``(x, y, c, p0, p1, p2) -> (loss, d1, d2)``: ``x`` the first
+differentiable input, ``y`` the target (or second input), ``c`` a third per-element operand where
+the loss has one, ``p0..p2`` scalar options in the array's dtype. ``d1`` is d(loss)/dx; ``d2`` is
+the derivative for the loss's second differentiable operand (0 where there is none). They are
+driven by ``_drivers.elementwise``; constants go through ``like`` so float32 stays float32.
+
+Gradient choices at kinks follow torch 2.13's autograd (checked in the tests): ``sign(0) = 0``,
+``clamp_min`` passes the gradient at the boundary, NaN in a sign gives 0.
+"""
+import math
+
+from numba import njit
+
+from ._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
+from ._scalar import like
+
+inline = njit(inline="always", error_model="numpy")
+
+
+@inline
+def sign(e):
+    """torch.sign: -1, 0 or 1; 0 for 0 and NaN."""
+    one = like(e, 1)
+    zero = like(e, 0)
+    return (one if e > zero else zero) - (one if e < zero else zero)
+
+
+@inline
+def l1(x, y, c, p0, p1, p2):
+    e = x - y
+    return abs(e), sign(e), like(x, 0)
+
+
+@inline
+def mse(x, y, c, p0, p1, p2):
+    e = x - y
+    return e * e, like(x, 2) * e, like(x, 0)
+
+
+@inline
+def clamp(e, bound):
+    """e limited to [-bound, bound]; NaN stays NaN."""
+    e = bound if e > bound else e
+    return -bound if e < -bound else e
+
+
+@inline
+def huber(x, y, c, delta, p1, p2):
+    """Branch-free: with q = min(|e|, delta), loss = q^2 / 2 + delta (|e| - q)."""
+    e = x - y
+    a = abs(e)
+    q = a if a < delta else delta
+    return like(x, 0.5) * q * q + delta * (a - q), clamp(e, delta), like(x, 0)
+
+
+@inline
+def smooth_l1(x, y, c, beta, p1, p2):
+    """Huber divided by beta (beta > 0; beta == 0 is run as the L1 loss, as torch does)."""
+    e = x - y
+    a = abs(e)
+    q = a if a < beta else beta
+    return like(x, 0.5) * q * q / beta + (a - q), clamp(e, beta) / beta, like(x, 0)
+
+
+@inline
+def soft_margin(x, y, c, p0, p1, p2):
+    """log(1 + exp(-y x)); d/dx = -y sigmoid(-y x)."""
+    z = -y * x
+    return vsoftplus(z), -y * vsigmoid(z), like(x, 0)
+
+
+@inline
+def binary_cross_entropy(x, t, c, p0, p1, p2):
+    """-(t log x + (1 - t) log(1 - x)) with each log clamped at -100 and the gradient's
+    denominator clamped at torch's EPSILON (float32(1e-12)), as in torch."""
+    one = like(x, 1)
+    lo = like(x, -100)
+    log_x = max(vlog(x), lo)
+    log_1mx = max(vlog(one - x), lo)
+    loss = -(t * log_x + (one - t) * log_1mx)
+    grad = (x - t) / max((one - x) * x, like(x, 9.999999960041972e-13))
+    return loss, grad, like(x, 0)
+
+
+@inline
+def bce_with_logits(x, t, pos_weight, p0, p1, p2):
+    """(1 - t) x + (1 + (pw - 1) t) softplus(-x); d/dx = sigmoid(x) (1 + (pw - 1) t) - pw t."""
+    one = like(x, 1)
+    lw = one + (pos_weight - one) * t
+    loss = (one - t) * x + lw * vsoftplus(-x)
+    return loss, vsigmoid(x) * lw - pos_weight * t, like(x, 0)
+
+
+@inline
+def poisson_nll_log(x, t, c, full, p1, p2):
+    """exp(x) - t x (+ Stirling term); d/dx = exp(x) - t."""
+    ex = vexp(x)
+    loss = ex - t * x
+    if full != like(x, 0):
+        loss += stirling(t)
+    return loss, ex - t, like(x, 0)
+
+
+@inline
+def poisson_nll(x, t, c, full, eps, p2):
+    """x - t log(x + eps) (+ Stirling term); d/dx = 1 - t / (x + eps)."""
+    xe = x + eps
+    loss = x - t * vlog(xe)
+    if full != like(x, 0):
+        loss += stirling(t)
+    return loss, like(x, 1) - t / xe, like(x, 0)
+
+
+@inline
+def stirling(t):
+    """t log t - t + log(2 pi t) / 2, masked to 0 where t <= 1 (torch's ``full=True`` term)."""
+    if t <= like(t, 1):
+        return like(t, 0)
+    return t * vlog(t) - t + like(t, 0.5) * vlog(like(t, 2 * math.pi) * t)
+
+
+@inline
+def gaussian_nll(x, y, var, eps, const, p2):
+    """(log v + (x - y)^2 / v) / 2 + const with v = max(var, eps); the gradient passes the
+    clamp unchanged (torch clamps under no_grad): d/dvar = (1/v - (x - y)^2 / v^2) / 2."""
+    v = max(var, eps)
+    e = x - y
+    q = e / v
+    half = like(x, 0.5)
+    return half * (vlog(v) + e * q) + const, q, half * (like(x, 1) / v - q * q)
+
+
+@inline
+def kl_div(x, t, c, p0, p1, p2):
+    """xlogy(t, t) - t x (0 log 0 = 0); d/dx = -t."""
+    zero = like(x, 0)
+    xlogy = zero if t == zero else t * vlog(t)
+    return xlogy - t * x, -t, zero
+
+
+@inline
+def kl_div_log_target(x, t, c, p0, p1, p2):
+    """exp(t) (t - x); d/dx = -exp(t)."""
+    et = vexp(t)
+    return et * (t - x), -et, like(x, 0)
+
+
+@inline
+def hinge_embedding(x, t, c, margin, p1, p2):
+    """torch's definition: max(0, margin - x) where t != 1, plus x where t != -1."""
+    zero = like(x, 0)
+    one = like(x, 1)
+    m = margin - x
+    loss = zero
+    grad = zero
+    if t != one:
+        loss += max(m, zero) if m == m else m
+        grad -= one if m >= zero else zero
+    if t != -one:
+        loss += x
+        grad += one
+    return loss, grad, zero
+
+
+@inline
+def margin_ranking(x1, x2, t, margin, p1, p2):
+    """max(0, -t (x1 - x2) + margin); d/dx1 = -t where the argument >= 0, d/dx2 = -d/dx1."""
+    zero = like(x1, 0)
+    z = -t * (x1 - x2) + margin
+    if z >= zero:
+        return z, -t, t
+    return (z if z != z else zero), zero, zero
+
+
+@inline
+def hinge(x, t, c, margin, p1, p2):
+    """SVM hinge: max(0, margin - t x); d/dx = -t where the argument >= 0 (as torch's clamp)."""
+    zero = like(x, 0)
+    z = margin - t * x
+    if z >= zero:
+        return z, -t, zero
+    return (z if z != z else zero), zero, zero
+
+
+@inline
+def msle(x, y, c, p0, p1, p2):
+    """(log1p(x) - log1p(y))^2; d/dx = 2 (log1p(x) - log1p(y)) / (1 + x)."""
+    e = vlog1p(x) - vlog1p(y)
+    return e * e, like(x, 2) * e / (like(x, 1) + x), like(x, 0)
+
+
+@inline
+def bce_with_logits_no_pos_weight(x, t, c, p0, p1, p2):
+    return bce_with_logits(x, t, like(x, 1), p0, p1, p2)

@@ -1,0 +1,47 @@
+"""The class form of every loss: torch's class name and constructor arguments, wrapping the
+functional form."""
+import inspect
+
+
+class Loss:
+    """Base of the loss classes. A subclass sets ``function`` (the functional form) and
+    ``options`` (constructor arguments, in torch's order, with their defaults)."""
+
+    function = None
+    options = ()
+
+    def __init__(self, *args, **kwargs):
+        bound = self._signature().bind(*args, **kwargs)
+        bound.apply_defaults()
+        self.kwargs = dict(bound.arguments)
+        for name, value in self.kwargs.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _signature(cls):
+        return inspect.Signature(
+            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in cls.options]
+        )
+
+    def __call__(self, *inputs):
+        """The loss of ``inputs`` (the functional form's positional arguments)."""
+        return type(self).function(*inputs, **self.kwargs)
+
+    def value_and_grad(self, *inputs, grad_output=None, gradient_out=None):
+        """``(loss, grad)`` in one fused pass; see the functional form for ``grad``'s layout."""
+        return type(self).function(
+            *inputs, **self.kwargs, return_grad=True, grad_output=grad_output, gradient_out=gradient_out
+        )
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items() if not hasattr(v, "shape"))
+        return f"{type(self).__name__}({args})"
+
+
+def loss_class(name, function, options, doc=None):
+    """A :class:`Loss` subclass called ``name`` around ``function``."""
+    cls = type(name, (Loss,), {"function": staticmethod(function), "options": tuple(options)})
+    cls.__doc__ = doc or f"Class form of :func:`numloss.{function.__name__}` (torch.nn.{name})."
+    cls.__signature__ = cls._signature()
+    cls.__module__ = function.__module__
+    return cls

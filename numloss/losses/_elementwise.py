@@ -1,0 +1,146 @@
+"""Running an elementwise loss: broadcasting, the fused kernel call, the reduction and the
+shape of what is returned. Used by every loss whose value is a reduction of per-element terms."""
+import numpy as np
+
+from .. import _threads
+from .. import _validate as V
+from .._kernels import _drivers
+from .._kernels._compile import Kernel
+
+
+class Elementwise:
+    """The kernels of one element function (see ``_kernels/elementwise.py``), one per
+    combination of flags, built on first use."""
+
+    def __init__(self, elem, nin=2):
+        self.elem = elem
+        self.nin = nin
+        self._kernels = {}
+
+    def kernel(self, *, weighted, none, grad, ngrad):
+        key = (weighted, none, grad, ngrad)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = Kernel(
+                _drivers.elementwise,
+                self.elem.__name__,
+                ELEM=self.elem,
+                NIN=self.nin,
+                NGRAD=ngrad,
+                WEIGHTED=weighted,
+                NONE=none,
+                GRAD=grad,
+            )
+        return kernel
+
+    def __call__(
+        self,
+        operands,
+        dtype,
+        *,
+        reduction,
+        weight=None,
+        params=(),
+        mean_over_weight=False,
+        grad_of=(0,),
+        return_grad=False,
+        grad_output=None,
+        gradient_out=None,
+        user_inputs=(),
+    ):
+        """Evaluate the loss.
+
+        ``operands``: ``{name: array}`` in kernel order (x, y[, c]), already of ``dtype``;
+        broadcast together (and with ``weight``). ``params``: up to three options.
+        ``mean_over_weight``: "mean" divides by the sum of the weights instead of the count.
+        ``grad_of``: which operands the gradients are for (at most two; kernel d1, d2); ``None``
+        entries stand for constant operands whose slot in the returned tuple is ``None``.
+        Returns the loss, or ``(loss, grad)`` with ``grad`` a tuple when ``len(grad_of) > 1``.
+        """
+        named = dict(operands)
+        if weight is not None:
+            named["weight"] = weight
+        shape = V.broadcast_shape(named)
+        arrays = list(named.values())
+        flat = [V.flat_readonly(a, shape) for a in arrays[: self.nin]]
+        n = flat[0].size
+        none = reduction == "none"
+        w = V.flat_readonly(weight, shape) if weight is not None else flat[0]
+
+        live = [i for i in grad_of if i is not None]
+        grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
+        bufs = V.gradient_buffers(
+            gradient_out if gradient_out is None or len(grad_of) > 1 else (gradient_out,),
+            return_grad,
+            grad_shapes,
+            dtype,
+            user_inputs,
+        )
+
+        denom = 1.0
+        if reduction == "mean":
+            denom = float(np.sum(w, dtype=np.float64)) if mean_over_weight and weight is not None else n
+        if return_grad and not none:
+            go = V.grad_output(grad_output, (), dtype, reduced=True)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                go = np.float64(go) / denom
+            go_arr, scale = flat[0], go
+        elif return_grad:
+            go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
+        else:
+            if grad_output is not None:
+                raise ValueError("grad_output is only used with return_grad=True")
+            go_arr, scale = flat[0], 0.0
+
+        grads = []
+        for slot, i in enumerate(grad_of):
+            if i is None or not return_grad:
+                grads.append(None)
+            elif bufs[slot] is not None and bufs[slot].shape == shape:
+                grads.append(bufs[slot])
+            else:
+                grads.append(np.empty(shape, dtype))
+        unused = np.empty(0, dtype)  # a writeable placeholder for outputs the flags skip
+        gflat = [g.reshape(-1) for g in grads if g is not None]
+        g1 = gflat[0] if gflat else unused
+        g2 = gflat[1] if len(gflat) > 1 else unused
+        out = np.empty(shape, dtype) if none else None
+        p = np.zeros(4, dtype)
+        p[: len(params)] = params
+        p[3] = scale
+        partial = np.empty(_drivers.n_blocks(n), np.float64)
+
+        kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=len(live))
+        kernel(
+            _threads.threads_for(n),
+            flat[0],
+            flat[1],
+            flat[2] if self.nin == 3 else flat[0],
+            w,
+            p,
+            go_arr,
+            out.reshape(-1) if none else unused,
+            g1,
+            g2,
+            partial,
+        )
+
+        if none:
+            loss = out
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                loss = V.scalar_result(np.sum(partial) / np.float64(denom), dtype)
+        if not return_grad:
+            return loss
+
+        result = []
+        for slot, (i, g) in enumerate(zip(grad_of, grads)):
+            if g is None:
+                result.append(None)
+                continue
+            g = V.sum_to_shape(g, arrays[i].shape)
+            if bufs[slot] is not None and g is not bufs[slot]:
+                bufs[slot][...] = g
+                g = bufs[slot]
+            result.append(g)
+        return loss, (tuple(result) if len(grad_of) > 1 else result[0])
