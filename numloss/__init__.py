@@ -2,12 +2,25 @@
 
 Functions carry torch.nn.functional's names and arguments (``numloss.mse_loss``,
 ``numloss.cross_entropy``, ...), classes torch.nn's (``numloss.MSELoss``, ...). Every function
-takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one pass.
+takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused pass; see the
+README and API.md for the contract.
 """
 from ._threads import get_num_threads, set_num_threads
-from .losses.regression import *  # noqa: F403
+from .losses import margin as _margin
+from .losses import probabilistic as _probabilistic
 from .losses import regression as _regression
+from .losses.margin import *  # noqa: F403
+from .losses.probabilistic import *  # noqa: F403
+from .losses.regression import *  # noqa: F403
+
+from . import functional  # noqa: E402  (after the losses it re-exports)
 
 __version__ = "0.1.0"
 
-__all__ = ["set_num_threads", "get_num_threads", *_regression.__all__]
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    *_regression.__all__,
+    *_margin.__all__,
+    *_probabilistic.__all__,
+]

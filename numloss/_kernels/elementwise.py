@@ -11,6 +11,7 @@ Gradient choices at kinks follow torch 2.13's autograd (checked in the tests): `
 """
 import math
 
+import numpy as np
 from numba import njit
 
 from ._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
@@ -66,9 +67,17 @@ def smooth_l1(x, y, c, beta, p1, p2):
 
 @inline
 def soft_margin(x, y, c, p0, p1, p2):
-    """log(1 + exp(-y x)); d/dx = -y sigmoid(-y x)."""
+    """log(1 + exp(-y x)); d/dx = -y sigmoid(-y x).
+
+    Where -y x is +inf, torch's gradient is NaN (its exp(z) / (1 + exp(z)) is inf / inf) and so
+    is this one. For finite -y x where that exp overflows torch also gives NaN; here the
+    gradient is the correct -y.
+    """
     z = -y * x
-    return vsoftplus(z), -y * vsigmoid(z), like(x, 0)
+    grad = -y * vsigmoid(z)
+    if z == np.inf:
+        grad = z - z  # NaN, as torch
+    return vsoftplus(z), grad, like(x, 0)
 
 
 @inline
@@ -127,9 +136,9 @@ def gaussian_nll(x, y, var, eps, const, p2):
     clamp unchanged (torch clamps under no_grad): d/dvar = (1/v - (x - y)^2 / v^2) / 2."""
     v = max(var, eps)
     e = x - y
-    q = e / v
+    e2 = e * e  # written as torch does, so that overflow gives torch's inf / NaN
     half = like(x, 0.5)
-    return half * (vlog(v) + e * q) + const, q, half * (like(x, 1) / v - q * q)
+    return half * (vlog(v) + e2 / v) + const, e / v, half * (like(x, 1) / v - e2 / (v * v))
 
 
 @inline
@@ -194,3 +203,9 @@ def msle(x, y, c, p0, p1, p2):
 @inline
 def bce_with_logits_no_pos_weight(x, t, c, p0, p1, p2):
     return bce_with_logits(x, t, like(x, 1), p0, p1, p2)
+
+
+@inline
+def gaussian_nll_const_var(x, y, c, eps, const, var):
+    """gaussian_nll with one variance for every element, passed as an option."""
+    return gaussian_nll(x, y, var, eps, const, var)

@@ -41,8 +41,9 @@ class Elementwise:
         reduction,
         weight=None,
         params=(),
-        mean_over_weight=False,
+        denominator=None,
         grad_of=(0,),
+        grad_shapes=None,
         return_grad=False,
         grad_output=None,
         gradient_out=None,
@@ -52,9 +53,11 @@ class Elementwise:
 
         ``operands``: ``{name: array}`` in kernel order (x, y[, c]), already of ``dtype``;
         broadcast together (and with ``weight``). ``params``: up to three options.
-        ``mean_over_weight``: "mean" divides by the sum of the weights instead of the count.
+        ``denominator``: what "mean" divides by: the element count (``None``), the sum of the
+        weights (``"weight"``) or a given number.
         ``grad_of``: which operands the gradients are for (at most two; kernel d1, d2); ``None``
         entries stand for constant operands whose slot in the returned tuple is ``None``.
+        ``grad_shapes``: the shapes the gradients are returned in (default: their operands').
         Returns the loss, or ``(loss, grad)`` with ``grad`` a tuple when ``len(grad_of) > 1``.
         """
         named = dict(operands)
@@ -68,7 +71,8 @@ class Elementwise:
         w = V.flat_readonly(weight, shape) if weight is not None else flat[0]
 
         live = [i for i in grad_of if i is not None]
-        grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
+        if grad_shapes is None:
+            grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
         bufs = V.gradient_buffers(
             gradient_out if gradient_out is None or len(grad_of) > 1 else (gradient_out,),
             return_grad,
@@ -77,13 +81,14 @@ class Elementwise:
             user_inputs,
         )
 
-        denom = 1.0
-        if reduction == "mean":
-            denom = float(np.sum(w, dtype=np.float64)) if mean_over_weight and weight is not None else n
+        denom = n if denominator is None else denominator
+        if denominator == "weight":
+            denom = float(np.sum(w, dtype=np.float64)) if weight is not None else n
         if return_grad and not none:
             go = V.grad_output(grad_output, (), dtype, reduced=True)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                go = np.float64(go) / denom
+            if reduction == "mean":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    go = np.float64(go) / np.float64(denom)
             go_arr, scale = flat[0], go
         elif return_grad:
             go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
@@ -128,8 +133,11 @@ class Elementwise:
         if none:
             loss = out
         else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                loss = V.scalar_result(np.sum(partial) / np.float64(denom), dtype)
+            total = np.sum(partial)
+            if reduction == "mean":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    total = total / np.float64(denom)
+            loss = V.scalar_result(total, dtype)
         if not return_grad:
             return loss
 
@@ -138,9 +146,14 @@ class Elementwise:
             if g is None:
                 result.append(None)
                 continue
-            g = V.sum_to_shape(g, arrays[i].shape)
+            g = V.sum_to_shape(g, arrays[i].shape).reshape(grad_shapes[slot])
             if bufs[slot] is not None and g is not bufs[slot]:
                 bufs[slot][...] = g
                 g = bufs[slot]
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
+
+
+def grad_options(return_grad, grad_output, gradient_out):
+    """The keyword arguments every loss passes through to :class:`Elementwise`."""
+    return dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)

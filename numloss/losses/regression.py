@@ -10,7 +10,7 @@ import numpy as np
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
-from ._elementwise import Elementwise
+from ._elementwise import Elementwise, grad_options
 
 _L1 = Elementwise(E.l1)
 _MSE = Elementwise(E.mse)
@@ -25,6 +25,7 @@ _GRAD_DOC = """
 
 
 def _regression(kernel, input, target, reduction, weight, params, weighted_mean, grads):
+    """Shared argument handling; ``weighted_mean``: a weighted \"mean\" divides by sum(weight)."""
     x = V.float_array(input, "input")
     y = V.float_like(target, x.dtype, "target")
     reduction = V.reduction(reduction)
@@ -39,7 +40,7 @@ def _regression(kernel, input, target, reduction, weight, params, weighted_mean,
         reduction=reduction,
         weight=weight,
         params=params,
-        mean_over_weight=weighted_mean,
+        denominator="weight" if weighted_mean else None,
         user_inputs=(input, target, weight),
         **grads,
     )
@@ -51,7 +52,7 @@ def l1_loss(input, target, reduction="mean", weight=None, *, return_grad=False, 
     With ``weight`` (input's shape): ``w |x - y|``, and "mean" is ``sum(w |x - y|) / sum(w)``
     (torch 2.13). The gradient at ``x == y`` is 0 (torch's ``sign(0)``).
     """
-    grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+    grads = grad_options(return_grad, grad_output, gradient_out)
     return _regression(_L1, input, target, reduction, weight, (), True, grads)
 
 
@@ -61,7 +62,7 @@ def mse_loss(input, target, reduction="mean", weight=None, *, return_grad=False,
     With ``weight`` (input's shape): ``w (x - y)^2``, and "mean" is ``sum(w (x - y)^2) / sum(w)``
     (torch 2.13).
     """
-    grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+    grads = grad_options(return_grad, grad_output, gradient_out)
     return _regression(_MSE, input, target, reduction, weight, (), True, grads)
 
 
@@ -75,7 +76,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, *, retur
     delta = V.real_scalar(delta, "delta")
     if not delta > 0:
         raise ValueError(f"delta must be positive, got {delta}")
-    grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+    grads = grad_options(return_grad, grad_output, gradient_out)
     return _regression(_HUBER, input, target, reduction, weight, (delta,), False, grads)
 
 
@@ -85,7 +86,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0, *, return_grad=Fal
     beta = V.real_scalar(beta, "beta")
     if beta < 0:
         raise ValueError(f"beta must be non-negative, got {beta}")
-    grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+    grads = grad_options(return_grad, grad_output, gradient_out)
     kernel = _SMOOTH_L1 if beta > 0 else _L1
     return _regression(kernel, input, target, reduction, None, (beta,), False, grads)
 
@@ -99,9 +100,9 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
     """
     reduction = V.reduction(reduction)
     if reduction == "none":
-        grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+        grads = grad_options(return_grad, grad_output, gradient_out)
         return _regression(_L1, input, target, reduction, None, (), False, grads)
-    mse = _regression(_MSE, input, target, reduction, None, (), False, dict(grad_output=None))
+    mse = _regression(_MSE, input, target, reduction, None, (), False, grad_options(False, None, None))
     root = type(mse)(math.sqrt(mse))
     if not return_grad:
         if grad_output is not None:
@@ -112,7 +113,7 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
     chain = 0.0 if root == 0 else go / (2.0 * float(root))
     _, grad = _regression(
         _MSE, input, target, reduction, None, (), False,
-        dict(return_grad=True, grad_output=chain, gradient_out=gradient_out),
+        grad_options(True, chain, gradient_out),
     )
     return root, grad
 
@@ -120,7 +121,7 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
 def msle_loss(input, target, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
     """Mean squared logarithmic error: ``(log1p(input) - log1p(target))^2`` per element
     (NaN where an argument is below -1)."""
-    grads = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out)
+    grads = grad_options(return_grad, grad_output, gradient_out)
     return _regression(_MSLE, input, target, reduction, None, (), False, grads)
 
 

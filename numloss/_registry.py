@@ -1,0 +1,130 @@
+"""One table of every loss: how to make its standard inputs, which arguments are
+differentiable, its torch reference and a plain vectorised NumPy reference. The tests, the asv
+suite and ``numloss bench`` all read this table; add a loss here when it lands.
+
+Nothing here imports torch: torch references are functions taking the torch module.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+SIZES = ("small", "large")
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # numloss function name (and torch.nn.functional's where torch has it)
+    family: str  # "elementwise", "class-score", "embedding" or "ctc"
+    make: Callable  # make(rng, size, dtype) -> (args, kwargs) of NumPy arrays / options
+    numpy: Callable  # straightforward vectorised NumPy forward: numpy(*args, **kwargs) -> float
+    grad_of: tuple = (0,)  # positions of the differentiable arguments
+    torch: Callable = None  # torch(torch_module, *targs, reduction=..., **kwargs); None: F.<name>
+    shapes: dict = field(default_factory=dict)  # size -> description for tables
+
+    def torch_loss(self, torch, *args, **kwargs):
+        if self.torch is not None:
+            return self.torch(torch, *args, **kwargs)
+        return getattr(torch.nn.functional, self.name)(*args, **kwargs)
+
+
+ELEMENTWISE_N = {"small": 1000, "large": 10**7}
+
+
+def _shape(size):
+    n = ELEMENTWISE_N[size]
+    return (n // 1000, 1000) if size == "large" else (n // 10, 10)
+
+
+def _normal(rng, size, dtype, k=2):
+    return tuple(rng.standard_normal(_shape(size), dtype=np.float64).astype(dtype) for _ in range(k))
+
+
+def _sign(rng, size, dtype):
+    return np.where(rng.random(_shape(size)) < 0.5, -1.0, 1.0).astype(dtype)
+
+
+def _unit(rng, size, dtype, lo=0.0, hi=1.0):
+    return rng.uniform(lo, hi, _shape(size)).astype(dtype)
+
+
+def _xlogy(t):
+    return np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0)
+
+
+def _elementwise():
+    def pair(rng, size, dtype):
+        return _normal(rng, size, dtype), {}
+
+    def with_sign(rng, size, dtype):
+        return (_normal(rng, size, dtype, 1)[0], _sign(rng, size, dtype)), {}
+
+    def probs(rng, size, dtype):
+        return (_unit(rng, size, dtype, 0.01, 0.99), _unit(rng, size, dtype)), {}
+
+    def logits(rng, size, dtype):
+        return (_normal(rng, size, dtype, 1)[0], _unit(rng, size, dtype)), {}
+
+    def poisson(rng, size, dtype):
+        return (_normal(rng, size, dtype, 1)[0], rng.poisson(2.0, _shape(size)).astype(dtype)), {}
+
+    def gaussian(rng, size, dtype):
+        x, y = _normal(rng, size, dtype)
+        return (x, y, _unit(rng, size, dtype, 0.1, 2.0)), {}
+
+    def kl(rng, size, dtype):
+        t = _unit(rng, size, dtype)
+        return (np.log(_unit(rng, size, dtype, 0.01, 1.0)), t / t.sum(-1, keepdims=True)), {"reduction": "batchmean"}
+
+    def ranking(rng, size, dtype):
+        x1, x2 = _normal(rng, size, dtype)
+        return (x1, x2, _sign(rng, size, dtype)), {}
+
+    def positive(rng, size, dtype):
+        return (_unit(rng, size, dtype, 0, 3), _unit(rng, size, dtype, 0, 3)), {}
+
+    def huber_np(x, y, delta=1.0):
+        e = np.abs(x - y)
+        return np.mean(np.where(e < delta, 0.5 * e * e, delta * (e - 0.5 * delta)))
+
+    def reduce(torch, v, reduction):
+        return {"none": v, "mean": v.mean(), "sum": v.sum()}[reduction]
+
+    def rmse_torch(torch, x, y, reduction="mean"):
+        if reduction == "none":
+            return (x - y).abs()
+        return torch.sqrt(torch.nn.functional.mse_loss(x, y, reduction=reduction))
+
+    def msle_torch(torch, x, y, reduction="mean"):
+        return torch.nn.functional.mse_loss(torch.log1p(x), torch.log1p(y), reduction=reduction)
+
+    def hinge_torch(torch, x, t, margin=1.0, reduction="mean"):
+        return reduce(torch, torch.clamp_min(margin - t * x, 0), reduction)
+
+    E = "elementwise"
+    return [
+        Case("l1_loss", E, pair, lambda x, y: np.mean(np.abs(x - y))),
+        Case("mse_loss", E, pair, lambda x, y: np.mean((x - y) ** 2)),
+        Case("huber_loss", E, pair, huber_np),
+        Case("smooth_l1_loss", E, pair, huber_np),
+        Case("soft_margin_loss", E, with_sign, lambda x, y: np.mean(np.logaddexp(0, -y * x))),
+        Case("binary_cross_entropy", E, probs,
+             lambda p, t: -np.mean(t * np.maximum(np.log(p), -100) + (1 - t) * np.maximum(np.log1p(-p), -100))),
+        Case("binary_cross_entropy_with_logits", E, logits,
+             lambda x, t: np.mean((1 - t) * x + np.logaddexp(0, -x))),
+        Case("poisson_nll_loss", E, poisson, lambda x, t: np.mean(np.exp(x) - t * x)),
+        Case("gaussian_nll_loss", E, gaussian, lambda x, y, v: 0.5 * np.mean(np.log(v) + (x - y) ** 2 / v),
+             grad_of=(0, 2)),
+        Case("kl_div", E, kl, lambda x, t, reduction: np.sum(_xlogy(t) - t * x) / x.shape[0]),
+        Case("hinge_embedding_loss", E, with_sign,
+             lambda x, y: np.mean(np.where(y == 1, x, np.maximum(0, 1 - x)))),
+        Case("margin_ranking_loss", E, ranking, lambda a, b, y: np.mean(np.maximum(0, -y * (a - b))),
+             grad_of=(0, 1)),
+        Case("rmse_loss", E, pair, lambda x, y: np.sqrt(np.mean((x - y) ** 2)), torch=rmse_torch),
+        Case("msle_loss", E, positive, lambda x, y: np.mean((np.log1p(x) - np.log1p(y)) ** 2), torch=msle_torch),
+        Case("hinge_loss", E, with_sign, lambda x, y: np.mean(np.maximum(0, 1 - y * x)), torch=hinge_torch),
+    ]
+
+
+CASES = _elementwise()
+BY_NAME = {c.name: c for c in CASES}

@@ -1,0 +1,176 @@
+"""``numloss bench``: every loss timed against torch (same process, same thread count) and a
+straightforward vectorised NumPy version, with the memory-bandwidth floor for scale.
+
+Timings are medians of interleaved repeats (each implementation once per round), so a noisy
+neighbour affects all columns alike; read the ratios, not the absolute times. Every call
+allocates its outputs with the system allocator, as a user's call would.
+"""
+import json
+import sys
+import time
+
+import numba
+import numpy as np
+
+from . import _registry
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _read_once(a):
+    """Sum of a flat array: the cheapest pass that reads every byte once."""
+    acc = 0.0
+    for i in numba.prange(a.size):
+        acc += a[i]
+    return acc
+
+
+def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11 (under a minute)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="only this loss (repeatable)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--threads", type=int, default=None, help="threads for numloss and torch (default: all)")
+    parser.add_argument("--size", choices=_registry.SIZES, default="large")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH.png", help="draw the speedup chart (needs matplotlib)")
+
+
+def _progress(i, n, label):
+    width = 30
+    done = int(width * i / n)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} {label:40.40s}")
+    sys.stderr.flush()
+    if i == n:
+        sys.stderr.write("\n")
+
+
+def _median_times(fns, rounds):
+    """Median seconds of each callable, measured in interleaved rounds after one warm-up call."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _callables(case, args, kwargs, torch):
+    import numloss
+
+    fn = getattr(numloss, case.name)
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    fns = {
+        "numloss": lambda: fn(*args, **kwargs),
+        "numloss_grad": lambda: fn(*args, **kwargs, return_grad=True),
+        "numpy": lambda: case.numpy(*args, **kwargs),
+        "floor": lambda: [_read_once(a) for a in flat],
+    }
+    if torch is not None:
+        targs = [torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
+        leaves = [targs[i].detach().requires_grad_(True) for i in case.grad_of]
+        gargs = list(targs)
+        for i, leaf in zip(case.grad_of, leaves):
+            gargs[i] = leaf
+
+        def torch_forward():
+            with torch.no_grad():
+                return case.torch_loss(torch, *targs, **kwargs)
+
+        def torch_backward():
+            for leaf in leaves:
+                leaf.grad = None
+            case.torch_loss(torch, *gargs, **kwargs).backward()
+
+        fns["torch"] = torch_forward
+        fns["torch_grad"] = torch_backward
+    return fns
+
+
+def run(args):
+    import numloss
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch is not installed: comparing with NumPy only", file=sys.stderr)
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    numloss.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    dtype = np.dtype(args.dtype)
+    cases = [c for c in _registry.CASES if not args.only or c.name in args.only]
+    unknown = set(args.only or ()) - {c.name for c in _registry.CASES}
+    if unknown:
+        print(f"unknown loss: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    rounds = 3 if args.quick else 11
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, case in enumerate(cases):
+        _progress(i, len(cases), case.name)
+        a, kw = case.make(rng, args.size, dtype)
+        t = _median_times(_callables(case, a, kw, torch), rounds)
+        t["shape"] = "x".join(map(str, a[0].shape))
+        t["name"] = case.name
+        rows.append(t)
+    _progress(len(cases), len(cases), "done")
+    _print_table(rows, dtype, threads, torch is not None)
+    if args.json:
+        meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds}
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": rows}, f, indent=1)
+    if args.plot:
+        _plot(rows, args.plot, dtype, threads)
+    return 0
+
+
+def _print_table(rows, dtype, threads, with_torch):
+    ms = lambda s: f"{s * 1e3:9.2f}"  # noqa: E731
+    ratio = lambda a, b: f"{a / b:7.1f}x"  # noqa: E731
+    head = f"{'loss':34s} {'shape':>11s} {'fwd ms':>9s}"
+    if with_torch:
+        head += f" {'torch':>9s} {'speedup':>8s} {'f+g ms':>9s} {'torch f+b':>9s} {'speedup':>8s}"
+    else:
+        head += f" {'f+g ms':>9s}"
+    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ms':>9s} {'fwd/floor':>9s}"
+    print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        line = f"{r['name']:34s} {r['shape']:>11s} {ms(r['numloss'])}"
+        if with_torch:
+            line += f" {ms(r['torch'])} {ratio(r['torch'], r['numloss'])} {ms(r['numloss_grad'])}"
+            line += f" {ms(r['torch_grad'])} {ratio(r['torch_grad'], r['numloss_grad'])}"
+        else:
+            line += f" {ms(r['numloss_grad'])}"
+        line += f" {ms(r['numpy'])} {ratio(r['numpy'], r['numloss'])} {ms(r['floor'])} {ratio(r['numloss'], r['floor'])}"
+        print(line)
+
+
+def _plot(rows, path, dtype, threads):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [("vs NumPy (forward)", "numpy", "numloss"), ("vs torch forward", "torch", "numloss"),
+              ("vs torch forward+backward (loss+grad)", "torch_grad", "numloss_grad")]
+    series = [s for s in series if s[1] in rows[0]]
+    names = [r["name"] for r in rows]
+    y = np.arange(len(rows))
+    h = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    for k, (label, other, mine) in enumerate(series):
+        ax.barh(y + k * h, [r[other] / r[mine] for r in rows], height=h, label=label)
+    ax.set_xscale("log")
+    ax.axvline(1, color="k", lw=0.8)
+    ax.set_yticks(y + h * (len(series) - 1) / 2, names)
+    ax.invert_yaxis()
+    ax.set_xlabel("speedup of numloss (x, log scale; > 1 is faster)")
+    ax.set_title(f"numloss speedup, {dtype}, {threads} threads")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -1,0 +1,38 @@
+import os
+
+import numpy as np
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def threads():
+    """Restore numloss's thread count after a test that changes it."""
+    import numloss
+
+    n = numloss.get_num_threads()
+    yield
+    numloss.set_num_threads(n)
+
+
+def pytest_report_header(config):
+    import numloss
+
+    return f"numloss {numloss.__version__} from {os.path.dirname(numloss.__file__)}"
