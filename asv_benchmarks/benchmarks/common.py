@@ -1,0 +1,42 @@
+"""The shared benchmark class: every loss of a family from numloss's registry, forward and fused
+loss+gradient, parameterised by dtype, size and thread count."""
+import numba
+import numpy as np
+
+import numloss
+from numloss import _registry
+
+THREADS = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+
+
+def names(family):
+    return [c.name for c in _registry.CASES if c.family == family]
+
+
+class _LossBenchmark:
+    """Subclasses set ``params`` from :func:`names` of their family."""
+
+    param_names = ["loss", "dtype", "size", "threads"]
+    timeout = 300
+    number = 1
+    repeat = (3, 10, 20.0)
+
+    def setup(self, name, dtype, size, threads):
+        numloss.set_num_threads(threads)
+        self.args, self.kwargs = _registry.BY_NAME[name].make(np.random.default_rng(0), size, np.dtype(dtype))
+        self.fn = getattr(numloss, name)
+        self.fn(*self.args, **self.kwargs, return_grad=True)  # compile (or load) before timing
+        self.fn(*self.args, **self.kwargs)
+
+    def time_forward(self, *params):
+        self.fn(*self.args, **self.kwargs)
+
+    def time_loss_and_grad(self, *params):
+        self.fn(*self.args, **self.kwargs, return_grad=True)
+
+    def peakmem_loss_and_grad(self, *params):
+        self.fn(*self.args, **self.kwargs, return_grad=True)
+
+
+def family_params(family):
+    return [names(family), ["float32", "float64"], list(_registry.SIZES), THREADS]

@@ -1,0 +1,82 @@
+"""The benchmark suite and the comparison command stay runnable (speed itself is measured by
+asv and ``numloss bench``, never here)."""
+import importlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ASV_DIR = pathlib.Path(os.environ.get("NUMLOSS_ASV_DIR", pathlib.Path(__file__).parent.parent / "asv_benchmarks"))
+
+
+def _benchmark_classes():
+    sys.path.insert(0, str(ASV_DIR))
+    try:
+        for path in sorted((ASV_DIR / "benchmarks").glob("*.py")):
+            if path.stem in ("__init__", "common"):
+                continue
+            mod = importlib.import_module(f"benchmarks.{path.stem}")
+            for name, obj in vars(mod).items():
+                if isinstance(obj, type) and not name.startswith("_") and obj.__module__ == mod.__name__:
+                    yield obj
+    finally:
+        sys.path.remove(str(ASV_DIR))
+
+
+def test_asv_config_is_valid_json_with_comments():
+    text = "\n".join(line for line in (ASV_DIR / "asv.conf.json").read_text().splitlines()
+                     if not line.strip().startswith("//"))
+    conf = json.loads(text)
+    assert conf["repo"] == ".." and conf["environment_type"] == "virtualenv"
+
+
+def test_every_registry_loss_is_benchmarked():
+    from numloss._registry import CASES
+
+    covered = set()
+    for cls in _benchmark_classes():
+        if getattr(cls, "params", None) and cls.param_names[0] == "loss":
+            covered.update(cls.params[0])
+    assert covered == {c.name for c in CASES}
+
+
+def test_benchmarks_run_on_small_inputs(threads):
+    ran = 0
+    for cls in _benchmark_classes():
+        if not getattr(cls, "params", None):
+            continue
+        for name in cls.params[0]:
+            bench = cls()
+            params = (name, "float32", "small", 1)
+            bench.setup(*params)
+            for attr in dir(bench):
+                if attr.startswith(("time_", "peakmem_")):
+                    getattr(bench, attr)(*params)
+                    ran += 1
+    assert ran > 0
+
+
+def test_bench_command_writes_json_and_plot(tmp_path):
+    out_json = tmp_path / "bench.json"
+    out_png = tmp_path / "bench.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "numloss", "bench", "--quick", "--size", "small", "--only", "mse_loss",
+         "--only", "kl_div", "--json", str(out_json), "--plot", str(out_png)],
+        capture_output=True, text=True, timeout=600, check=True,
+    )
+    assert "mse_loss" in proc.stdout and "kl_div" in proc.stdout and "torch" in proc.stdout
+    data = json.loads(out_json.read_text())
+    assert [r["name"] for r in data["results"]] == ["mse_loss", "kl_div"]
+    for row in data["results"]:
+        for key in ("numloss", "numloss_grad", "torch", "torch_grad", "numpy", "floor"):
+            assert row[key] > 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_rejects_unknown_loss():
+    proc = subprocess.run([sys.executable, "-m", "numloss", "bench", "--only", "nope"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "unknown loss" in proc.stderr
