@@ -2,6 +2,7 @@
 ``grad_output`` and ``gradient_out``. Everything here runs before any kernel, so kernels only
 ever see C-contiguous float32/float64 (or int64) arrays of consistent shapes.
 """
+import math
 import operator
 import warnings
 
@@ -173,6 +174,17 @@ def sum_to_shape(grad, shape):
         lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
     )
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def divide(a, b):
+    """IEEE division of Python floats (0/0 is NaN, x/0 is +-inf) without NumPy's warnings."""
+    a = float(a)
+    b = float(b)
+    if b != 0 or math.isnan(b):
+        return a / b
+    if a == 0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def scalar_result(value, dtype):

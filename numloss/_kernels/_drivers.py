@@ -7,6 +7,7 @@ partials are summed in order afterwards, so the result has the same bits whateve
 count.
 """
 import numba
+import numpy as np
 
 BLOCK = 4096
 
@@ -22,6 +23,17 @@ GRAD = False  # write gradients
 
 def n_blocks(n):
     return (n + BLOCK - 1) // BLOCK
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, error_model="numpy", cache=True)
+def block_sum(v):
+    """float64 sum of one block's values. ``reassoc`` lets LLVM vectorise it (the order is then
+    fixed by the compiled code, the same for every thread count); it is kept out of the
+    element math, whose exp/log range reductions need strict evaluation order."""
+    acc = 0.0
+    for i in range(v.size):
+        acc += v[i]
+    return acc
 
 
 def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
@@ -51,7 +63,9 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
         gov = go[lo:hi]
         g1v = g1[lo:hi]
         g2v = g2[lo:hi]
-        acc = 0.0
+        # Per-element losses of a reduced loss go through a block buffer so that the loss loop
+        # and the (reassociated) sum both vectorise.
+        buf = np.empty(0 if NONE else hi - lo, a.dtype)
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
             if WEIGHTED:
@@ -62,10 +76,10 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
             if NONE:
                 ov[i] = loss
             else:
-                acc += loss
+                buf[i] = loss
             if GRAD:
                 s = gov[i] if NONE else scale
                 g1v[i] = d1 * s
                 if NGRAD == 2:
                     g2v[i] = d2 * s
-        partial[k] = acc
+        partial[k] = block_sum(buf)

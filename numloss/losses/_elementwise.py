@@ -8,6 +8,10 @@ from .._kernels import _drivers
 from .._kernels._compile import Kernel
 
 
+# Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
+_UNUSED = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
+
+
 class Elementwise:
     """The kernels of one element function (see ``_kernels/elementwise.py``), one per
     combination of flags, built on first use."""
@@ -63,39 +67,36 @@ class Elementwise:
         named = dict(operands)
         if weight is not None:
             named["weight"] = weight
-        shape = V.broadcast_shape(named)
         arrays = list(named.values())
+        shape = arrays[0].shape
+        if any(a.shape != shape for a in arrays):
+            shape = V.broadcast_shape(named)
         flat = [V.flat_readonly(a, shape) for a in arrays[: self.nin]]
         n = flat[0].size
         none = reduction == "none"
         w = V.flat_readonly(weight, shape) if weight is not None else flat[0]
 
-        live = [i for i in grad_of if i is not None]
         if grad_shapes is None:
             grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
-        bufs = V.gradient_buffers(
-            gradient_out if gradient_out is None or len(grad_of) > 1 else (gradient_out,),
-            return_grad,
-            grad_shapes,
-            dtype,
-            user_inputs,
-        )
+        bufs = [None] * len(grad_of)
+        if gradient_out is not None:
+            given = gradient_out if len(grad_of) > 1 else (gradient_out,)
+            bufs = V.gradient_buffers(given, return_grad, grad_shapes, dtype, user_inputs)
 
-        denom = n if denominator is None else denominator
         if denominator == "weight":
-            denom = float(np.sum(w, dtype=np.float64)) if weight is not None else n
-        if return_grad and not none:
-            go = V.grad_output(grad_output, (), dtype, reduced=True)
-            if reduction == "mean":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    go = np.float64(go) / np.float64(denom)
-            go_arr, scale = flat[0], go
-        elif return_grad:
-            go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
+            denom = float(np.add.reduce(w, dtype=np.float64)) if weight is not None else n
         else:
+            denom = n if denominator is None else denominator
+        go_arr, scale = flat[0], 0.0
+        if not return_grad:
             if grad_output is not None:
                 raise ValueError("grad_output is only used with return_grad=True")
-            go_arr, scale = flat[0], 0.0
+        elif none:
+            go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
+        else:
+            scale = V.grad_output(grad_output, (), dtype, reduced=True)
+            if reduction == "mean":
+                scale = V.divide(scale, denom)
 
         grads = []
         for slot, i in enumerate(grad_of):
@@ -105,17 +106,13 @@ class Elementwise:
                 grads.append(bufs[slot])
             else:
                 grads.append(np.empty(shape, dtype))
-        unused = np.empty(0, dtype)  # a writeable placeholder for outputs the flags skip
+        unused = _UNUSED[dtype]
         gflat = [g.reshape(-1) for g in grads if g is not None]
-        g1 = gflat[0] if gflat else unused
-        g2 = gflat[1] if len(gflat) > 1 else unused
         out = np.empty(shape, dtype) if none else None
-        p = np.zeros(4, dtype)
-        p[: len(params)] = params
-        p[3] = scale
+        p = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
         partial = np.empty(_drivers.n_blocks(n), np.float64)
 
-        kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=len(live))
+        kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=max(len(gflat), 1))
         kernel(
             _threads.threads_for(n),
             flat[0],
@@ -125,31 +122,26 @@ class Elementwise:
             p,
             go_arr,
             out.reshape(-1) if none else unused,
-            g1,
-            g2,
+            gflat[0] if gflat else unused,
+            gflat[1] if len(gflat) > 1 else unused,
             partial,
         )
 
         if none:
             loss = out
         else:
-            total = np.sum(partial)
-            if reduction == "mean":
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    total = total / np.float64(denom)
-            loss = V.scalar_result(total, dtype)
+            total = float(np.add.reduce(partial))
+            loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
         if not return_grad:
             return loss
 
         result = []
         for slot, (i, g) in enumerate(zip(grad_of, grads)):
-            if g is None:
-                result.append(None)
-                continue
-            g = V.sum_to_shape(g, arrays[i].shape).reshape(grad_shapes[slot])
-            if bufs[slot] is not None and g is not bufs[slot]:
-                bufs[slot][...] = g
-                g = bufs[slot]
+            if g is not None:
+                g = V.sum_to_shape(g, arrays[i].shape).reshape(grad_shapes[slot])
+                if bufs[slot] is not None and g is not bufs[slot]:
+                    bufs[slot][...] = g
+                    g = bufs[slot]
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
