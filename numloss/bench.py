@@ -13,9 +13,10 @@ import numba
 import numpy as np
 
 from . import _registry
+from ._kernels._compile import cached_njit
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@cached_njit(parallel=True, nogil=True)
 def _read_once(a):
     """Sum of a flat array: the cheapest pass that reads every byte once."""
     acc = 0.0

@@ -36,17 +36,21 @@ def _const_key(value):
     return str(int(value))
 
 
-def _jit(fn, parallel):
+def cached_njit(fn=None, **options):
+    """``numba.njit(cache=True, **options)``, or without the cache and with a warning when no
+    cache location is writable (numba#5566), instead of failing. Usable as a decorator."""
+    if fn is None:
+        return lambda f: cached_njit(f, **options)
     try:
-        return numba.njit(cache=True, parallel=parallel, **NJIT_OPTIONS)(fn)
-    except RuntimeError as exc:  # no writable cache location (numba#5566)
-        warnings.warn(
+        return numba.njit(cache=True, **options)(fn)
+    except RuntimeError as exc:  # "no locator available"
+        warnings.warn(  # shown once per call site by Python's default filter
             f"numloss cannot cache compiled code ({exc}); it will compile in every process. "
             "Set NUMBA_CACHE_DIR to a writable directory to cache it.",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
-        return numba.njit(cache=False, parallel=parallel, **NJIT_OPTIONS)(fn)
+        return numba.njit(cache=False, **options)(fn)
 
 
 class Kernel:
@@ -69,7 +73,7 @@ class Kernel:
             glb["PRANGE"] = numba.prange if parallel else range
             fn = types.FunctionType(self.template.__code__, glb, self.template.__name__)
             fn.__qualname__ = f"{self.name}__{'par' if parallel else 'ser'}"
-            disp = self._compiled[parallel] = _jit(fn, parallel)
+            disp = self._compiled[parallel] = cached_njit(fn, parallel=parallel, **NJIT_OPTIONS)
         return disp
 
     def __call__(self, n_threads, *args):

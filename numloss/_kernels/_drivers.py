@@ -6,8 +6,9 @@ Reductions are accumulated in float64 per block of ``BLOCK`` elements (or rows) 
 partials are summed in order afterwards, so the result has the same bits whatever the thread
 count.
 """
-import numba
 import numpy as np
+
+from ._compile import cached_njit
 
 BLOCK = 4096
 
@@ -25,7 +26,7 @@ def n_blocks(n):
     return (n + BLOCK - 1) // BLOCK
 
 
-@numba.njit(fastmath={"reassoc", "contract"}, error_model="numpy", cache=True)
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
 def block_sum(v):
     """float64 sum of one block's values. ``reassoc`` lets LLVM vectorise it (the order is then
     fixed by the compiled code, the same for every thread count); it is kept out of the
