@@ -8,6 +8,10 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long or huge-memory tests, skipped unless --runslow is given")
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return
