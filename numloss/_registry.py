@@ -9,7 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-SIZES = ("small", "large")
+# "small": about 1e3 elements; "large" and "large2": the family's two anchor workloads (1e7
+# elements for the elementwise losses, in two layouts).
+SIZES = ("small", "large", "large2")
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,11 @@ class Case:
         return getattr(torch.nn.functional, self.name)(*args, **kwargs)
 
 
-ELEMENTWISE_N = {"small": 1000, "large": 10**7}
+ELEMENTWISE_SHAPES = {"small": (100, 10), "large": (10_000, 1000), "large2": (100, 100_000)}
 
 
 def _shape(size):
-    n = ELEMENTWISE_N[size]
-    return (n // 1000, 1000) if size == "large" else (n // 10, 10)
+    return ELEMENTWISE_SHAPES[size]
 
 
 def _normal(rng, size, dtype, k=2):
@@ -126,5 +127,43 @@ def _elementwise():
     ]
 
 
-CASES = _elementwise()
+CTC_SHAPES = {"small": (30, 4, 12, 8), "large": (200, 32, 30, 40), "large2": (500, 16, 1000, 100)}
+
+
+def _ctc_numpy(log_probs, targets, input_lengths, target_lengths, reduction="mean"):
+    """CTC forward in log space, vectorised over the batch and the states (padded targets)."""
+    T, N, C = log_probs.shape
+    S = targets.shape[1]
+    ext = np.zeros((N, 2 * S + 1), np.int64)  # blank-interleaved labels (blank = 0)
+    ext[:, 1::2] = targets
+    same = np.zeros_like(ext, dtype=bool)
+    same[:, 2:] = (ext[:, 2:] == ext[:, :-2]) | (ext[:, 2:] == 0)
+    rows = np.arange(N)[:, None]
+    alpha = np.full((N, 2 * S + 1), -np.inf)
+    alpha[:, 0] = log_probs[0, :, 0]
+    alpha[:, 1] = log_probs[0, np.arange(N), ext[:, 1]]
+    for t in range(1, T):
+        a1 = np.concatenate([np.full((N, 1), -np.inf), alpha[:, :-1]], axis=1)
+        a2 = np.concatenate([np.full((N, 2), -np.inf), alpha[:, :-2]], axis=1)
+        a2[same] = -np.inf
+        new = np.logaddexp(np.logaddexp(alpha, a1), a2) + log_probs[t][rows, ext]
+        alpha = np.where((t < input_lengths)[:, None], new, alpha)
+    end = 2 * target_lengths
+    nll = -np.logaddexp(alpha[np.arange(N), end], alpha[np.arange(N), np.maximum(end - 1, 0)])
+    return float(np.mean(nll / np.maximum(target_lengths, 1)))
+
+
+def _ctc():
+    def make(rng, size, dtype):
+        T, N, C, S = CTC_SHAPES[size]
+        logits = rng.standard_normal((T, N, C))
+        log_probs = (logits - np.log(np.exp(logits).sum(-1, keepdims=True))).astype(dtype)
+        target_lengths = rng.integers(S // 2, S + 1, N)
+        targets = rng.integers(1, C, (N, S))
+        return (log_probs, targets, np.full(N, T), target_lengths), {}
+
+    return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
+
+
+CASES = _elementwise() + _ctc()
 BY_NAME = {c.name: c for c in CASES}

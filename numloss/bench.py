@@ -16,7 +16,7 @@ from . import _registry
 from ._kernels._compile import cached_njit
 
 
-@cached_njit(parallel=True, nogil=True)
+@cached_njit(parallel=True, nogil=True, fastmath={"reassoc", "contract"})
 def _read_once(a):
     """Sum of a flat array: the cheapest pass that reads every byte once."""
     acc = 0.0

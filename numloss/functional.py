@@ -1,4 +1,5 @@
 """The functional forms, as ``torch.nn.functional`` has them: ``from numloss import functional as F``."""
+from .losses.ctc import ctc_loss
 from .losses.margin import hinge_embedding_loss, hinge_loss, margin_ranking_loss, soft_margin_loss
 from .losses.probabilistic import (
     binary_cross_entropy,
@@ -13,5 +14,5 @@ __all__ = [
     "l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "rmse_loss", "msle_loss",
     "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "hinge_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "poisson_nll_loss",
-    "gaussian_nll_loss", "kl_div",
+    "gaussian_nll_loss", "kl_div", "ctc_loss",
 ]

@@ -1,0 +1,6 @@
+"""CTC loss: (T, N, C, S) = (30, 4, 12, 8), (200, 32, 30, 40) and (500, 16, 1000, 100)."""
+from .common import _LossBenchmark, family_params
+
+
+class CTC(_LossBenchmark):
+    params = family_params("ctc")
