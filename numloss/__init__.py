@@ -6,11 +6,15 @@ takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused 
 README and API.md for the contract.
 """
 from ._threads import get_num_threads, set_num_threads
+from .losses import classification as _classification
 from .losses import ctc as _ctc_losses  # not "_ctc": that is the compiled extension
+from .losses import embedding as _embedding
 from .losses import margin as _margin
 from .losses import probabilistic as _probabilistic
 from .losses import regression as _regression
+from .losses.classification import *  # noqa: F403
 from .losses.ctc import *  # noqa: F403
+from .losses.embedding import *  # noqa: F403
 from .losses.margin import *  # noqa: F403
 from .losses.probabilistic import *  # noqa: F403
 from .losses.regression import *  # noqa: F403
@@ -25,5 +29,7 @@ __all__ = [
     *_regression.__all__,
     *_margin.__all__,
     *_probabilistic.__all__,
+    *_classification.__all__,
+    *_embedding.__all__,
     *_ctc_losses.__all__,
 ]

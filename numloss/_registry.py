@@ -165,5 +165,94 @@ def _ctc():
     return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
 
 
-CASES = _elementwise() + _ctc()
+CLASS_SHAPES = {"small": (100, 10), "large": (4096, 1000), "large2": (512, 32000)}
+EMBEDDING_SHAPES = {"small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
+
+
+def _logsumexp(x):
+    m = x.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def _class_score():
+    def logits_and_index(rng, size, dtype):
+        n, c = CLASS_SHAPES[size]
+        return (rng.standard_normal((n, c)).astype(dtype), rng.integers(0, c, n)), {}
+
+    def log_probs_and_index(rng, size, dtype):
+        (x, t), kw = logits_and_index(rng, size, dtype)
+        return ((x - _logsumexp(x.astype(np.float64))[:, None]).astype(dtype), t), kw
+
+    def multilabel(rng, size, dtype):
+        n, c = CLASS_SHAPES[size]
+        k = min(5, c - 1)
+        target = np.full((n, c), -1, np.int64)
+        target[:, :k] = np.argsort(rng.random((n, c)), axis=1)[:, :k]
+        return (rng.standard_normal((n, c)).astype(dtype), target), {}
+
+    def multilabel_soft(rng, size, dtype):
+        n, c = CLASS_SHAPES[size]
+        return (rng.standard_normal((n, c)).astype(dtype), (rng.random((n, c)) < 0.3).astype(dtype)), {}
+
+    def ce_np(x, t):
+        return float(np.mean(_logsumexp(x) - x[np.arange(len(t)), t]))
+
+    def multi_margin_np(x, t):
+        xy = x[np.arange(len(t)), t][:, None]
+        m = np.maximum(0, 1 - xy + x)
+        m[np.arange(len(t)), t] = 0
+        return float(np.mean(m.sum(axis=1) / x.shape[1]))
+
+    def multilabel_margin_np(x, target):
+        k = np.argmax(target < 0, axis=1)  # first -1 (rows here always have one)
+        is_t = np.zeros(x.shape, bool)
+        rows = np.arange(len(x))[:, None]
+        valid = np.arange(target.shape[1])[None, :] < k[:, None]
+        is_t[np.nonzero(valid)[0], target[valid]] = True
+        xt = np.where(valid, x[rows, np.where(valid, target, 0)], np.nan)[:, : k.max()]
+        hinge = np.maximum(0, 1 - (xt[:, :, None] - x[:, None, :]))
+        hinge = np.where(np.isnan(xt)[:, :, None] | is_t[:, None, :], 0, hinge)
+        return float(np.mean(hinge.sum(axis=(1, 2)) / x.shape[1]))
+
+    def multilabel_soft_np(x, y):
+        return float(np.mean(np.mean(y * np.logaddexp(0, -x) + (1 - y) * np.logaddexp(0, x), axis=1)))
+
+    C = "class-score"
+    return [
+        Case("cross_entropy", C, logits_and_index, ce_np),
+        Case("nll_loss", C, log_probs_and_index, lambda x, t: float(-np.mean(x[np.arange(len(t)), t]))),
+        Case("multi_margin_loss", C, logits_and_index, multi_margin_np),
+        Case("multilabel_margin_loss", C, multilabel, multilabel_margin_np),
+        Case("multilabel_soft_margin_loss", C, multilabel_soft, multilabel_soft_np),
+    ]
+
+
+def _embedding():
+    def pair(rng, size, dtype):
+        n, d = EMBEDDING_SHAPES[size]
+        x1, x2 = (rng.standard_normal((n, d)).astype(dtype) for _ in range(2))
+        return (x1, x2, np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)), {}
+
+    def triplet(rng, size, dtype):
+        n, d = EMBEDDING_SHAPES[size]
+        return tuple(rng.standard_normal((n, d)).astype(dtype) for _ in range(3)), {}
+
+    def cosine_np(x1, x2, y):
+        cos = (x1 * x2).sum(1) / np.sqrt(((x1 * x1).sum(1) + 1e-12) * ((x2 * x2).sum(1) + 1e-12))
+        return float(np.mean(np.where(y == 1, 1 - cos, np.maximum(0, cos))))
+
+    def triplet_np(a, p, n):
+        dap = np.linalg.norm(a - p + 1e-6, axis=1)
+        dan = np.linalg.norm(a - n + 1e-6, axis=1)
+        return float(np.mean(np.maximum(dap - dan + 1.0, 0)))
+
+    E = "embedding"
+    return [
+        Case("cosine_embedding_loss", E, pair, cosine_np, grad_of=(0, 1)),
+        Case("triplet_margin_loss", E, triplet, triplet_np, grad_of=(0, 1, 2)),
+        Case("triplet_margin_with_distance_loss", E, triplet, triplet_np, grad_of=(0, 1, 2)),
+    ]
+
+
+CASES = _elementwise() + _class_score() + _embedding() + _ctc()
 BY_NAME = {c.name: c for c in CASES}

@@ -12,6 +12,15 @@ EXPECTED_FUNCTIONS = [
     "l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "soft_margin_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "poisson_nll_loss", "gaussian_nll_loss", "kl_div",
     "hinge_embedding_loss", "margin_ranking_loss", "rmse_loss", "msle_loss", "hinge_loss",
+    "cross_entropy", "nll_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
+    "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "ctc_loss",
+]
+EXPECTED_CLASSES = [
+    "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "SoftMarginLoss", "BCELoss", "BCEWithLogitsLoss",
+    "PoissonNLLLoss", "GaussianNLLLoss", "KLDivLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
+    "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
+    "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss",
+    "RMSELoss", "MSLELoss", "HingeLoss",
 ]
 
 
@@ -52,9 +61,13 @@ def test_demo_runs_beside_torch():
 
 
 def test_public_names():
+    """Every torch.nn loss (21) and the three extras, as functions and as classes."""
+    assert len(EXPECTED_FUNCTIONS) == len(EXPECTED_CLASSES) == 24
     for name in EXPECTED_FUNCTIONS:
         assert callable(getattr(numloss, name)), name
         assert getattr(numloss.functional, name) is getattr(numloss, name)
+    for name in EXPECTED_CLASSES:
+        assert isinstance(getattr(numloss, name), type), name
 
 
 def test_set_num_threads_validates(threads):
