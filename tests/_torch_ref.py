@@ -37,3 +37,20 @@ def assert_close(actual, expected, rtol, atol, what):
     expected = np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch {expected.shape}"
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+
+
+def fd_grad(f, x, h=1e-5, indices=None):
+    """Fourth-order central differences of the scalar function ``f`` at the float64 array ``x``
+    (``x`` is perturbed in place and restored), at ``indices`` of the flat array or everywhere;
+    entries not computed are NaN."""
+    g = np.full(x.shape, np.nan)
+    flat = x.reshape(-1)
+    for i in range(flat.size) if indices is None else indices:
+        v = flat[i]
+        vals = []
+        for d in (2, 1, -1, -2):
+            flat[i] = v + d * h
+            vals.append(float(f(x)))
+        flat[i] = v
+        g.reshape(-1)[i] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+    return g

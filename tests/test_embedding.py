@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import numloss
+from _torch_ref import fd_grad
 from numloss.losses import embedding as EM
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,20 +88,6 @@ def check(nl_fn, t_fn, inputs, extra, kwargs, reduction, rng, t_kwargs=None, gra
             assert g.shape == x.shape and g.dtype == dtype
             scale = grad_scale * (1.0 if go is None else float(np.max(np.abs(go), initial=1.0)))
             assert_matches(g, gs, gs if dtype == np.float64 else gd, scale, f"grad {i} (go {go is not None})")
-
-
-def fd_grad(f, x, h=1e-5):
-    g = np.empty_like(x)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        v = flat[i]
-        vals = []
-        for d in (2, 1, -1, -2):
-            flat[i] = v + d * h
-            vals.append(float(f(x)))
-        flat[i] = v
-        g.reshape(-1)[i] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
-    return g
 
 
 def spice(rng, x, special):
