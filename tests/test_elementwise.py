@@ -116,7 +116,7 @@ def _differential(name, problem):
 
 
 def _property_test(name):
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
     @given(problem=problems(name))
     def test(problem):
         _differential(name, problem)
