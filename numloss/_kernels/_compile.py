@@ -27,6 +27,11 @@ SOURCE_HASH = hashlib.sha256(
     b"".join(p.read_bytes() for p in sorted(_HERE.glob("*.py")))
 ).hexdigest()[:12]
 
+# Numba's SSA pass emits a pedantic internal warning ("variable ... is not in scope", asking for a
+# bug report) on the branch-free select chains of _math.py; the compiled code is correct (the
+# ulp and differential tests check it), so the warning is not shown to numloss's users.
+warnings.filterwarnings("ignore", category=numba.core.errors.NumbaIRAssumptionWarning, module=r"numba\.core\.ssa")
+
 NJIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
 
