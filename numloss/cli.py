@@ -10,7 +10,7 @@ def _cache_dir():
     """Where Numba caches numloss's compiled kernels (or why it cannot)."""
     from .losses.regression import _MSE
 
-    disp = _MSE.kernel(weighted=False, none=False, grad=False, ngrad=0).dispatcher(False)
+    disp = _MSE.kernel(weighted=False, none=False, grad=False, ngrad=1).dispatcher(False)  # what mse_loss(x, y) uses
     cache = getattr(disp, "_cache", None)
     return getattr(cache, "_cache_path", None) or "not cached (no writable location)"
 
