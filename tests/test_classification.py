@@ -332,15 +332,20 @@ def _skip_garbage_mean(case):
     return case["reduction"] == "mean" and case["N"] == 0 and not case["unbatched"]
 
 
+def _margin_inputs(case):
+    """The generator, class count, input shape and (spiced) input of a drawn margin case."""
+    rng = np.random.default_rng(case["seed"])
+    C = case["C"]
+    shape = (C,) if case["unbatched"] else (case["N"], C)
+    return rng, C, shape, spiced(rng, rng.standard_normal(shape).astype(case["dtype"]), case["special"])
+
+
 @SETTINGS
 @given(margin_case())
 def test_multi_margin_loss_matches_torch(case):
     if _skip_garbage_mean(case):
         return
-    rng = np.random.default_rng(case["seed"])
-    C = case["C"]
-    shape = (C,) if case["unbatched"] else (case["N"], C)
-    x = spiced(rng, rng.standard_normal(shape).astype(case["dtype"]), case["special"])
+    rng, C, shape, x = _margin_inputs(case)
     t = rng.integers(0, C, () if case["unbatched"] else (case["N"],))
     kwargs = dict(p=case["p"], margin=case["margin"])
     if case["weighted"]:
@@ -353,10 +358,7 @@ def test_multi_margin_loss_matches_torch(case):
 def test_multilabel_margin_loss_matches_torch(case):
     if _skip_garbage_mean(case):
         return
-    rng = np.random.default_rng(case["seed"])
-    C = case["C"]
-    shape = (C,) if case["unbatched"] else (case["N"], C)
-    x = spiced(rng, rng.standard_normal(shape).astype(case["dtype"]), case["special"])
+    rng, C, shape, x = _margin_inputs(case)
     t = rng.integers(-1, C, shape)  # rows ended by the first -1; values after it still checked
     check_against_torch(CL.multilabel_margin_loss, F.multilabel_margin_loss, x, (t,), {}, case["reduction"], rng)
 
