@@ -5,6 +5,7 @@ Functions carry torch.nn.functional's names and arguments (``numloss.mse_loss``,
 takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused pass; see the
 README and API.md for the contract.
 """
+from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._threads import get_num_threads, set_num_threads
 from .losses import classification as _classification
 from .losses import ctc as _ctc_losses  # not "_ctc": that is the compiled extension
@@ -26,6 +27,8 @@ __version__ = "0.1.0"
 __all__ = [
     "set_num_threads",
     "get_num_threads",
+    "set_buffer_cache_limit",
+    "get_buffer_cache_limit",
     *_regression.__all__,
     *_margin.__all__,
     *_probabilistic.__all__,

@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from ._kernels._compile import cached_njit
+
 REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -34,6 +36,20 @@ def float_array(x, name):
 def float_like(x, dtype, name):
     """A float operand that is not the first differentiable input: cast to the result dtype."""
     return float_array(x, name).astype(dtype, copy=False)
+
+
+@cached_njit(nogil=True)
+def _all_plus_minus_one(flat):
+    for v in flat:
+        if v != 1 and v != -1:
+            return False
+    return True
+
+
+def plus_minus_one(y, name):
+    """Refuse a float array with an entry other than -1 and +1 (one pass, no temporaries)."""
+    if not _all_plus_minus_one(np.ascontiguousarray(y).reshape(-1)):
+        raise ValueError(f"{name} must contain only -1 and +1")
 
 
 def index_array(x, name):

@@ -6,6 +6,7 @@ neighbour affects all columns alike; read the ratios, not the absolute times. Ev
 allocates its outputs with the system allocator, as a user's call would.
 """
 import json
+import math
 import sys
 import time
 
@@ -14,6 +15,9 @@ import numpy as np
 
 from . import _registry
 from ._kernels._compile import cached_njit
+
+
+MIN_SAMPLE = 2e-3  # seconds
 
 
 @cached_njit(parallel=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -45,15 +49,23 @@ def _progress(i, n, label):
 
 
 def _median_times(fns, rounds):
-    """Median seconds of each callable, measured in interleaved rounds after one warm-up call."""
-    for fn in fns.values():
+    """Median seconds per call of each callable, measured in interleaved rounds after one warm-up
+    call. A callable faster than ``MIN_SAMPLE`` seconds runs several times per round and the
+    sample is their mean: a single microsecond call is otherwise dominated by what ran just
+    before it (caches, and the other columns' threads)."""
+    reps = {}
+    for k, fn in fns.items():
         fn()
+        t0 = time.perf_counter()
+        fn()
+        reps[k] = max(1, math.ceil(MIN_SAMPLE / max(time.perf_counter() - t0, 1e-9)))
     times = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            for _ in range(reps[k]):
+                fn()
+            times[k].append((time.perf_counter() - t0) / reps[k])
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -129,7 +141,7 @@ def run(args):
 
 
 def _print_table(rows, dtype, threads, with_torch):
-    ms = lambda s: f"{s * 1e3:9.2f}"  # noqa: E731
+    ms = lambda s: f"{s * 1e3:9.3f}"  # noqa: E731
     ratio = lambda a, b: f"{a / b:7.1f}x"  # noqa: E731
     head = f"{'loss':34s} {'shape':>11s} {'fwd ms':>9s}"
     if with_torch:

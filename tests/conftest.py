@@ -36,6 +36,25 @@ def threads():
     numloss.set_num_threads(n)
 
 
+@pytest.fixture(params=["1 thread", "2 threads"])
+def thread_mode(request, monkeypatch):
+    """Run a test serially, then with 2 threads and the parallel kernels at every size (drawn
+    inputs are far below ``PARALLEL_MIN_WORK``, which would otherwise keep them serial)."""
+    import numloss
+    from numloss import _threads
+
+    n = numloss.get_num_threads()
+    if request.param == "2 threads":
+        if _threads._max_threads < 2:
+            pytest.skip("Numba has fewer than 2 threads here")
+        numloss.set_num_threads(2)
+        monkeypatch.setattr(_threads, "PARALLEL_MIN_WORK", 0)
+    else:
+        numloss.set_num_threads(1)
+    yield request.param
+    numloss.set_num_threads(n)
+
+
 def pytest_report_header(config):
     import numloss
 

@@ -7,7 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
 
 ASV_DIR = pathlib.Path(os.environ.get("NUMLOSS_ASV_DIR", pathlib.Path(__file__).parent.parent / "asv_benchmarks"))
 

@@ -14,7 +14,7 @@ import numloss
 from _torch_ref import fd_grad
 from numloss.losses import classification as CL
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None)
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -162,7 +162,7 @@ def _index_data(case):
 
 @SETTINGS
 @given(ce_case())
-def test_cross_entropy_index_targets_match_torch(case):
+def test_cross_entropy_index_targets_match_torch(thread_mode, case):
     rng, x, t, kwargs = _index_data(case)
     kwargs["label_smoothing"] = case["ls"]
     if case["reduction"] == "mean" and case["N"] == 0 and not case["unbatched"]:
@@ -173,7 +173,7 @@ def test_cross_entropy_index_targets_match_torch(case):
 
 @SETTINGS
 @given(ce_case())
-def test_cross_entropy_probability_targets_match_torch(case):
+def test_cross_entropy_probability_targets_match_torch(thread_mode, case):
     rng = np.random.default_rng(case["seed"])
     C = case["C"]
     xshape = (C,) if case["unbatched"] else (case["N"], C) + case["kdims"]
@@ -190,7 +190,7 @@ def test_cross_entropy_probability_targets_match_torch(case):
 
 @SETTINGS
 @given(ce_case())
-def test_nll_loss_matches_torch(case):
+def test_nll_loss_matches_torch(thread_mode, case):
     rng, x, t, kwargs = _index_data(case)
     check_against_torch(CL.nll_loss, F.nll_loss, x, (t,), kwargs, case["reduction"], rng, scale=case["scale"])
 
@@ -342,7 +342,7 @@ def _margin_inputs(case):
 
 @SETTINGS
 @given(margin_case())
-def test_multi_margin_loss_matches_torch(case):
+def test_multi_margin_loss_matches_torch(thread_mode, case):
     if _skip_garbage_mean(case):
         return
     rng, C, shape, x = _margin_inputs(case)
@@ -355,7 +355,7 @@ def test_multi_margin_loss_matches_torch(case):
 
 @SETTINGS
 @given(margin_case())
-def test_multilabel_margin_loss_matches_torch(case):
+def test_multilabel_margin_loss_matches_torch(thread_mode, case):
     if _skip_garbage_mean(case):
         return
     rng, C, shape, x = _margin_inputs(case)
@@ -365,7 +365,7 @@ def test_multilabel_margin_loss_matches_torch(case):
 
 @SETTINGS
 @given(margin_case(), st.sampled_from(["same", "row", "col", "bcast_target"]))
-def test_multilabel_soft_margin_loss_matches_torch(case, layout):
+def test_multilabel_soft_margin_loss_matches_torch(thread_mode, case, layout):
     rng = np.random.default_rng(case["seed"])
     C = case["C"]
     shape = (C,) if case["unbatched"] else (case["N"], C)

@@ -18,7 +18,7 @@ from numloss.losses.ctc import CTCLoss, _ctc_core, ctc_loss
 
 F = torch.nn.functional
 SETTINGS = dict(
-    deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None
 )
 
 
@@ -174,26 +174,26 @@ def ctc_case(draw, max_t=30, max_n=4, max_c=8, max_s=8):
 
 @settings(max_examples=60, **SETTINGS)
 @given(case=ctc_case(), f32=st.booleans())
-def test_matches_torch(case, f32):
+def test_matches_torch(thread_mode, case, f32):
     assert_matches_torch(*case, np.float32 if f32 else np.float64)
 
 
 @settings(max_examples=15, **SETTINGS)
 @given(case=ctc_case(max_t=150, max_n=5, max_c=40, max_s=40), f32=st.booleans())
-def test_matches_torch_larger(case, f32):
+def test_matches_torch_larger(thread_mode, case, f32):
     assert_matches_torch(*case, np.float32 if f32 else np.float64)
 
 
 @settings(max_examples=25, **SETTINGS)
 @given(case=ctc_case(max_t=12, max_s=5))
-def test_exact_path_matches_torch(case):
+def test_exact_path_matches_torch(thread_mode, case):
     """The exact path (normally only for NaN / +inf inputs) on ordinary inputs."""
     assert_matches_torch(*case, np.float64, mode=1)
 
 
 @settings(max_examples=25, **SETTINGS)
 @given(case=ctc_case(max_t=40, max_s=10), f32=st.booleans())
-def test_log_space_path_matches_torch(case, f32):
+def test_log_space_path_matches_torch(thread_mode, case, f32):
     """The log-space band path (normally only where linear space underflows)."""
     assert_matches_torch(*case, np.float32 if f32 else np.float64, mode=2)
 

@@ -3,7 +3,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -116,9 +115,10 @@ def _differential(name, problem):
 
 
 def _property_test(name):
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(problem=problems(name))
-    def test(problem):
+    def test(thread_mode, problem):
         _differential(name, problem)
 
     test.__name__ = f"test_{name}_matches_torch_on_drawn_inputs"

@@ -15,7 +15,7 @@ import numloss
 from _torch_ref import fd_grad
 from numloss.losses import embedding as EM
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, database=None)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None)
 REDUCTIONS = ("mean", "sum", "none")
 TORCH_DISTANCES = {
     "euclidean": lambda x, y: F.pairwise_distance(x, y),
@@ -111,7 +111,7 @@ specials = st.sampled_from([None, None, None, "nan", "inf", "-inf", "big", "zero
 @given(st.integers(0, 6), st.integers(0, 8), st.booleans(), st.integers(0, 2**32 - 1), dtypes,
        st.sampled_from(REDUCTIONS), specials, st.sampled_from(["same", "bcast1", "bcast2", "target1"]),
        st.sampled_from([0.0, 0.3, -0.5]), st.booleans())
-def test_cosine_embedding_matches_torch(N, D, unbatched, seed, dtype, reduction, special, layout, margin, float_target):
+def test_cosine_embedding_matches_torch(thread_mode, N, D, unbatched, seed, dtype, reduction, special, layout, margin, float_target):
     rng = np.random.default_rng(seed)
     shape = (D,) if unbatched else (N, D)
     x1 = spice(rng, rng.standard_normal(shape).astype(dtype), special if special != "zero" else None)
@@ -157,7 +157,7 @@ P_VALUES = [2, 1, 3, 1.5, 0.5, math.inf, -math.inf, 0, -1]
 @given(st.integers(0, 6), st.integers(0, 7), st.sampled_from(["2d", "1d", "0d", "3d", "bcast"]),
        st.integers(0, 2**32 - 1), dtypes, st.sampled_from(REDUCTIONS), specials, st.sampled_from(P_VALUES),
        st.sampled_from([1e-6, 0.0, -0.3]), st.booleans(), st.sampled_from([1.0, 0.2, 5.0]), st.booleans())
-def test_triplet_margin_matches_torch(N, D, layout, seed, dtype, reduction, special, p, eps, swap, margin, tie):
+def test_triplet_margin_matches_torch(thread_mode, N, D, layout, seed, dtype, reduction, special, p, eps, swap, margin, tie):
     rng = np.random.default_rng(seed)
     shape = {"2d": (N, D), "1d": (D,), "0d": (), "3d": (N, 2, D), "bcast": (N, D)}[layout]
     a = spice(rng, rng.standard_normal(shape).astype(dtype), special if special != "zero" else None)
@@ -182,7 +182,7 @@ def test_triplet_margin_matches_torch(N, D, layout, seed, dtype, reduction, spec
 @given(st.integers(0, 6), st.integers(1, 7), st.integers(0, 2**32 - 1), dtypes, st.sampled_from(REDUCTIONS),
        specials, st.sampled_from([None, "euclidean", "manhattan", "chebyshev", "cosine"]), st.booleans(),
        st.sampled_from([1.0, 0.3]), st.booleans())
-def test_triplet_with_named_distance_matches_torch(N, D, seed, dtype, reduction, special, name, swap, margin,
+def test_triplet_with_named_distance_matches_torch(thread_mode, N, D, seed, dtype, reduction, special, name, swap, margin,
                                                    unbatched):
     rng = np.random.default_rng(seed)
     shape = (D,) if unbatched else (N, D)

@@ -44,7 +44,7 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
     its derivatives; ``p[3]`` scales the gradients of a reduced loss (``grad_output / n`` for a
     mean). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags say so
     (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
-    losses.
+    losses; returns the sum of the partials (0 for reduction "none").
     """
     n = a.size
     p0 = p[0]
@@ -84,3 +84,7 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
                 if NGRAD == 2:
                     g2v[i] = d2 * s
         partial[k] = block_sum(buf)
+    total = 0.0
+    for k in range(partial.size):  # in block order: the same sum whatever the thread count
+        total += partial[k]
+    return total

@@ -2,7 +2,7 @@
 shape of what is returned. Used by every loss whose value is a reduction of per-element terms."""
 import numpy as np
 
-from .. import _threads
+from .. import _buffers, _threads
 from .. import _validate as V
 from .._kernels import _drivers
 from .._kernels._compile import Kernel
@@ -64,73 +64,72 @@ class Elementwise:
         ``grad_shapes``: the shapes the gradients are returned in (default: their operands').
         Returns the loss, or ``(loss, grad)`` with ``grad`` a tuple when ``len(grad_of) > 1``.
         """
-        named = dict(operands)
+        arrays = list(operands.values())
         if weight is not None:
-            named["weight"] = weight
-        arrays = list(named.values())
+            arrays.append(weight)
         shape = arrays[0].shape
-        if any(a.shape != shape for a in arrays):
-            shape = V.broadcast_shape(named)
-        flat = [V.flat_readonly(a, shape) for a in arrays[: self.nin]]
+        for a in arrays:
+            if a.shape != shape:
+                shape = V.broadcast_shape({**operands, "weight": weight} if weight is not None else operands)
+                break
+        flat = [V.flat_readonly(a, shape) for a in arrays]
         n = flat[0].size
         none = reduction == "none"
-        w = V.flat_readonly(weight, shape) if weight is not None else flat[0]
-
-        if grad_shapes is None:
-            grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
-        bufs = [None] * len(grad_of)
-        if gradient_out is not None:
-            given = gradient_out if len(grad_of) > 1 else (gradient_out,)
-            bufs = V.gradient_buffers(given, return_grad, grad_shapes, dtype, user_inputs)
-
+        w = flat[len(operands)] if weight is not None else flat[0]
         if denominator == "weight":
             denom = float(np.add.reduce(w, dtype=np.float64)) if weight is not None else n
         else:
             denom = n if denominator is None else denominator
-        go_arr, scale = flat[0], 0.0
+
+        unused = _UNUSED[dtype]
+        go_arr, scale, grads, bufs = flat[0], 0.0, [], ()
         if not return_grad:
             if grad_output is not None:
                 raise ValueError("grad_output is only used with return_grad=True")
-        elif none:
-            go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
+            if gradient_out is not None:
+                raise ValueError("gradient_out is only used with return_grad=True")
         else:
-            scale = V.grad_output(grad_output, (), dtype, reduced=True)
-            if reduction == "mean":
-                scale = V.divide(scale, denom)
-
-        grads = []
-        for slot, i in enumerate(grad_of):
-            if i is None or not return_grad:
-                grads.append(None)
-            elif bufs[slot] is not None and bufs[slot].shape == shape:
-                grads.append(bufs[slot])
+            if grad_shapes is None:
+                grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
+            if gradient_out is not None:
+                given = gradient_out if len(grad_of) > 1 else (gradient_out,)
+                bufs = V.gradient_buffers(given, return_grad, grad_shapes, dtype, user_inputs)
+            if none:
+                go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
             else:
-                grads.append(np.empty(shape, dtype))
-        unused = _UNUSED[dtype]
+                scale = V.grad_output(grad_output, (), dtype, reduced=True)
+                if reduction == "mean":
+                    scale = V.divide(scale, denom)
+            for slot, i in enumerate(grad_of):
+                if i is None:
+                    grads.append(None)
+                elif bufs and bufs[slot].shape == shape:
+                    grads.append(bufs[slot])
+                else:
+                    grads.append(_buffers.empty(shape, dtype))
         gflat = [g.reshape(-1) for g in grads if g is not None]
-        out = np.empty(shape, dtype) if none else None
-        p = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
-        partial = np.empty(_drivers.n_blocks(n), np.float64)
+        out = _buffers.empty(shape, dtype) if none else None
 
-        kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=max(len(gflat), 1))
-        kernel(
+        kernel = self._kernels.get((weight is not None, none, return_grad, max(len(gflat), 1)))
+        if kernel is None:
+            kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=max(len(gflat), 1))
+        total = kernel(
             _threads.threads_for(n),
             flat[0],
             flat[1],
             flat[2] if self.nin == 3 else flat[0],
             w,
-            p,
+            np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype),
             go_arr,
             out.reshape(-1) if none else unused,
             gflat[0] if gflat else unused,
             gflat[1] if len(gflat) > 1 else unused,
-            partial,
+            np.empty(_drivers.n_blocks(n), np.float64),
         )
 
         if none:
             loss = out
         else:
-            total = float(np.add.reduce(partial))
             loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
         if not return_grad:
             return loss
@@ -139,7 +138,7 @@ class Elementwise:
         for slot, (i, g) in enumerate(zip(grad_of, grads)):
             if g is not None:
                 g = V.sum_to_shape(g, arrays[i].shape).reshape(grad_shapes[slot])
-                if bufs[slot] is not None and g is not bufs[slot]:
+                if bufs and g is not bufs[slot]:
                     bufs[slot][...] = g
                     g = bufs[slot]
             result.append(g)

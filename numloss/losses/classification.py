@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .. import _threads
+from .. import _buffers, _threads
 from .. import _validate as V
 from .._kernels import rows as R
 from .._kernels._compile import Kernel
@@ -157,7 +157,7 @@ def run_rows(kernel, x3, *, t2=None, y3=None, w2=None, ip=(), fp=(), reduction, 
     go, gs, gscale = grad_scale(reduction, denom, loss_shape, dtype, return_grad, grad_output)
     g3 = None
     if return_grad:
-        g3 = grad_buffer.reshape(x3.shape) if grad_buffer is not None else np.empty(x3.shape, dtype)
+        g3 = grad_buffer.reshape(x3.shape) if grad_buffer is not None else _buffers.empty(x3.shape, dtype)
     bs = block_rows(C, min_block_rows)
     partial = np.empty(-(-nrows // bs), np.float64)
     out = np.empty(nrows, dtype)
@@ -366,7 +366,7 @@ def _empty_classes(x, nrows, row_value, reduction, denom, loss_shape, dtype, ret
             loss = V.scalar_result(total / denom if reduction == "mean" else total, dtype)
     if not return_grad:
         return loss
-    g = buf if buf is not None else np.empty(x.shape, dtype)
+    g = buf if buf is not None else _buffers.empty(x.shape, dtype)
     return loss, g
 
 

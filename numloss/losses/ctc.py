@@ -7,7 +7,7 @@ reduction.
 import numpy as np
 
 from .. import _ctc
-from .. import _threads
+from .. import _buffers, _threads
 from .. import _validate as V
 from ._base import loss_class
 
@@ -195,7 +195,7 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
                 scales = np.full(N, go, np.float64)
             else:
                 scales = (go / N) / np.maximum(tl, 1).astype(np.float64)
-        grad = buf if buf is not None else np.empty(lp.shape, dtype)
+        grad = buf if buf is not None else _buffers.empty(lp.shape, dtype)
         grad3 = grad.reshape(T, N, C)
     else:
         if grad_output is not None:

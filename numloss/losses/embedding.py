@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .. import _threads
+from .. import _buffers, _threads
 from .. import _validate as V
 from .._kernels import rows as R
 from .._kernels._compile import Kernel
@@ -36,7 +36,7 @@ def _run_pairs(kernel, arrays, t, ip, fp, *, reduction, loss_shape, return_grad,
     grads = []
     if return_grad:
         for buf in buffers:
-            grads.append(buf.reshape(a.shape) if buf is not None else np.empty(a.shape, dtype))
+            grads.append(buf.reshape(a.shape) if buf is not None else _buffers.empty(a.shape, dtype))
     g = grads + [ph["g2"]] * (3 - len(grads))
     ops = list(arrays) + [ph["x2"]] * (3 - len(arrays))
     bs = block_rows(D)
@@ -67,7 +67,7 @@ def _finish(loss, grads, full, inputs, buffers, return_grad):
     return loss, tuple(result)
 
 
-def _buffers(gradient_out, return_grad, inputs, dtype, user):
+def _gradient_out(gradient_out, return_grad, inputs, dtype, user):
     bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape for x in inputs], dtype, user)
     return bufs
 
@@ -120,7 +120,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", 
     user = (input1, input2, target)
     # torch sums each input's squares over its own last axis (not the broadcast one)
     f1, f2 = ((1.0 / D if D else 0.0) if x.shape[-1] != D else 1.0 for x in inputs)
-    bufs = _buffers(gradient_out, return_grad, inputs, dtype, user)
+    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
     arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
     tt = V.flat_readonly(t, loss_shape)
     loss, grads = _run_pairs(
@@ -189,7 +189,7 @@ def _triplet(inputs, user, kind, p, eps, margin, swap, reduction, return_grad, g
         rows = math.prod(loss_shape)
     if D == 0 and kind == 0 and (p < 0 or math.isinf(p)):
         raise ValueError(f"p={p} has no norm over an empty last dimension (the inputs have shape {full})")
-    bufs = _buffers(gradient_out, return_grad, inputs, dtype, user)
+    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
     arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
     loss, grads = _run_pairs(
         _TRIPLET, arrays, None, (kind, int(swap), _p_kind(p)), (margin, p, eps), reduction=reduction,

@@ -1,7 +1,5 @@
 """Margin losses on ±1 targets: soft margin, hinge embedding, margin ranking, and the extra SVM
 hinge loss."""
-import numpy as np
-
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
@@ -69,8 +67,7 @@ def hinge_loss(input, target, margin=1.0, reduction="mean", *, return_grad=False
     margin = V.real_scalar(margin, "margin")
     x = V.float_array(input, "input")
     y = V.float_like(target, x.dtype, "target")
-    if not np.all(np.abs(y) == 1):
-        raise ValueError("target must contain only -1 and +1")
+    V.plus_minus_one(y, "target")
     return _HINGE(
         {"input": x, "target": y}, x.dtype, reduction=V.reduction(reduction), params=(margin,),
         user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),

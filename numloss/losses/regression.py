@@ -5,7 +5,6 @@ differ) and return d(loss)/d(input) with ``return_grad=True``.
 """
 import math
 
-import numpy as np
 
 from .. import _validate as V
 from .._kernels import elementwise as E
