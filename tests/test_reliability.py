@@ -72,7 +72,7 @@ def test_nan_and_inf_propagate_without_error(case, rng):
 def test_concurrent_python_threads_match_serial(name, rng):
     case = next(c for c in CASES if c.name == name)
     args, kwargs = case.make(rng, "small", np.float32)
-    args = [np.tile(a, (300, 1)) for a in args]
+    args = [np.tile(a, (10, 1)) for a in args]  # above PARALLEL_MIN_WORK
     fn = getattr(numloss, name)
     expected = fn(*args, **kwargs, return_grad=True)
     results = [None] * 8
@@ -146,7 +146,7 @@ FORK_SCRIPT = """
 import multiprocessing as mp, numpy as np, numloss
 from numloss._registry import CASES
 rng = np.random.default_rng(0)
-def tiled(a): return np.tile(a, (300, 1))  # elementwise "small" inputs, made parallel-sized
+def tiled(a): return np.tile(a, (10, 1))  # elementwise "small" inputs, made parallel-sized
 inputs = {}
 for c in CASES:
     if c.family == "elementwise":
