@@ -1,19 +1,20 @@
 """Row kernels: losses whose terms are whole rows of classes (cross-entropy, NLL, the margin
 losses) or pairs / triples of embedding rows (cosine embedding, triplet).
 
-Two driver templates, specialised per loss by :class:`._compile.Kernel` (``ROW`` / ``PAIR`` bound
-to a chunk function, ``PRANGE`` to ``prange`` or ``range``):
+One driver template, ``blocks(partial, bs, nrows, *args)``, specialised per loss by
+:class:`._compile.Kernel` (``ROW`` bound to a chunk function, ``PRANGE`` to ``prange`` or
+``range``). It cuts the rows into fixed blocks of ``bs`` rows (chosen from the shape only), runs
+the blocks in (p)range, stores each block's float64 loss sum in ``partial[k]`` and returns the
+sum of the partials added in block order: the reduction is the same whatever the thread count.
+The chunk functions take ``*args`` and the block's ``lo, hi``, in one of two forms:
 
-* ``rows(x, t, y, w, ip, fp, go, out, g, partial)`` -- ``x`` is the input viewed as ``(N, C, D)``
-  (``D`` = product of the K extra dimensions, 1 for ``(N, C)``); a "row" is one (sample,
-  position) pair, ``N * D`` of them. With ``D > 1`` the class axis is strided: the chunk
+* class scores, ``(x, t, y, w, ip, fp, go, out, g)`` -- ``x`` is the input viewed as
+  ``(N, C, D)`` (``D`` = product of the K extra dimensions, 1 for ``(N, C)``); a "row" is one
+  (sample, position) pair, ``N * D`` of them. With ``D > 1`` the class axis is strided: the chunk
   functions walk it in place, vectorised along the positions (tiles of ``TD``), no transpose.
-* ``pairs(a, b, c, t, ip, fp, go, out, ga, gb, gc, partial)`` -- two or three ``(R, D)``
-  inputs; a row is one embedding.
-
-Both cut the rows into fixed blocks of ``ip[0]`` rows (chosen from the shape only), run the
-blocks in (p)range, store each block's float64 loss sum in ``partial[k]`` and return the sum of
-the partials added in block order: the reduction is the same whatever the thread count. The
+* embeddings, ``(a, b, c, t, ip, fp, go, out, ga, gb, gc)`` -- two or three ``(R, D)`` inputs;
+  a row is one embedding.
+ The
 chunk function of a loss processes rows ``[lo, hi)``: it writes each row's loss to ``out[r]`` (in
 the input's dtype), returns their float64 sum, and -- when ``ip[1]`` is set -- writes the
 gradient rows in the same sweep, scaled by ``go[r * ip[2]] * fp[0]`` (``grad_output`` per row for
@@ -546,37 +547,106 @@ def nll_sum(x, t, w, ii, bs, partial):
 # --------------------------------------------------------------------------------------------
 
 ROW = None
-PAIR = None
 PRANGE = range
 
 
-def rows(x, t, y, w, ip, fp, go, out, g, partial):
-    """Blocks of ``ip[0]`` rows; block k's float64 loss sum goes to ``partial[k]``; returns their
-    sum, added in block order."""
-    nrows = out.size
-    bs = ip[0]
+def blocks(partial, bs, nrows, *args):
+    """Rows ``[0, nrows)`` in blocks of ``bs``: ``partial[k] = ROW(*args, lo, hi)`` for block k's
+    rows ``[lo, hi)``; returns the partials' sum, added in block order."""
     for k in PRANGE(partial.size):
         lo = k * bs
         hi = min(lo + bs, nrows)
-        partial[k] = ROW(x, t, y, w, ip, fp, go, out, g, lo, hi)
+        partial[k] = ROW(*args, lo, hi)
     total = 0.0
     for k in range(partial.size):
         total += partial[k]
     return total
 
 
-def pairs(a, b, c, t, ip, fp, go, out, ga, gb, gc, partial):
-    """As ``rows`` for losses of two or three ``(R, D)`` embeddings."""
-    nrows = out.size
-    bs = ip[0]
-    for k in PRANGE(partial.size):
-        lo = k * bs
-        hi = min(lo + bs, nrows)
-        partial[k] = PAIR(a, b, c, t, ip, fp, go, out, ga, gb, gc, lo, hi)
-    total = 0.0
-    for k in range(partial.size):
-        total += partial[k]
-    return total
+@chunk
+def ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, mode, grad):
+    """Cross-entropy rows [lo, hi) of an (N, C, D) input with D > 1, in tiles of up to ``TD``
+    positions of one sample, vectorised along the positions. ``mode``: 0 class-index targets
+    ``t``, 1 the same with label smoothing ``eps`` (``wsum`` = sum of the class weights), 2
+    class-probability targets ``y`` (smoothed by ``eps``). Returns the float64 loss sum."""
+    N, C, D = x.shape
+    keep = 1.0 - eps
+    epc = eps / C
+    kk = cst(x, keep if mode == 2 else 1.0)
+    ke = cst(x, epc if mode == 2 else 0.0)
+    wv = w[0]
+    f64 = np.empty((4, TD))  # per position: shift-free sums s, q, h (or w y'), log s
+    fx = np.empty((7, TD), x.dtype)  # max; the tile sums' float32 partials; gradient factors
+    mx = fx[0]
+    s32 = fx[1]
+    q32 = fx[2]
+    h32 = fx[3]
+    av = fx[4]
+    bv = fx[5]
+    fix = fx[6]
+    acc = 0.0
+    r = lo
+    while r < hi:
+        n = r // D
+        d0 = r - n * D
+        nd = min(TD, D - d0, hi - r)
+        d1 = d0 + nd
+        xn = x[n]
+        yn = y[n] if mode == 2 else xn
+        m = mx[:nd]
+        s = f64[0, :nd]
+        q = f64[1, :nd]
+        h = f64[2, :nd]
+        ls = f64[3, :nd]
+        tile_softmax_sums(xn, yn, g[n], wv, d0, nd, C, m, s, q, h, s32, q32, h32, grad, mode, kk, ke)
+        for j in range(nd):  # vectorised log (float64)
+            ls[j] = vlog(s[j])
+        for j in range(nd):
+            sc = np.float64(go[(r + j) * gs]) * gscale if grad else 0.0
+            if mode == 2:
+                loss = ls[j] * h[j] - q[j]
+                av[j] = cst(av, sc * h[j] / s[j])
+                bv[j] = cst(bv, sc)
+            else:
+                tr = t[n, d0 + j]
+                if tr == ii:
+                    out[r + j] = 0
+                    av[j] = cst(av, 0.0 / s[j])
+                    bv[j] = 0
+                    fix[j] = 0
+                    continue
+                wt = np.float64(wv[tr])
+                loss = wt * ((np.float64(m[j]) - np.float64(xn[tr, d0 + j])) + ls[j])
+                if mode == 1:
+                    loss = keep * loss + epc * (ls[j] * wsum - q[j])
+                av[j] = cst(av, sc * (keep * wt + epc * wsum) / s[j])
+                bv[j] = cst(bv, sc * epc)
+                fix[j] = cst(fix, sc * keep * wt)
+            out[r + j] = loss
+            acc += loss
+        if grad:
+            a = av[:nd]
+            b = bv[:nd]
+            for c in range(C):
+                gv = g[n, c, d0:d1]
+                wc = wv[c]
+                if mode == 0:
+                    for j in range(nd):
+                        gv[j] = gv[j] * a[j]
+                elif mode == 1:
+                    for j in range(nd):
+                        gv[j] = gv[j] * a[j] - wc * b[j]
+                else:
+                    yv = yn[c, d0:d1]
+                    for j in range(nd):
+                        gv[j] = gv[j] * a[j] - b[j] * (wc * (kk * yv[j] + ke))
+            if mode != 2:
+                for j in range(nd):
+                    tr = t[n, d0 + j]
+                    if tr != ii:
+                        g[n, tr, d0 + j] -= fix[j]
+        r += nd
+    return acc
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,70 +712,7 @@ def ce_index(x, t, y, w, ip, fp, go, out, g, lo, hi):
                 gr[tr] -= cst(gr, sc * keep * wt)
         return acc
 
-    # (N, C, D): tiles of up to TD positions of one sample, vectorised along the positions.
-    mx = np.empty(TD, x.dtype)
-    sv = np.empty(TD)
-    qv = np.empty(TD)
-    hv = np.empty(TD)
-    s32 = np.empty(TD, x.dtype)
-    q32 = np.empty(TD, x.dtype)
-    h32 = np.empty(TD, x.dtype)
-    av = np.empty(TD, x.dtype)
-    bv = np.empty(TD, x.dtype)
-    fix = np.empty(TD, x.dtype)
-    r = lo
-    while r < hi:
-        n = r // D
-        d0 = r - n * D
-        nd = min(TD, D - d0, hi - r)
-        d1 = d0 + nd
-        xn = x[n]
-        m = mx[:nd]
-        s = sv[:nd]
-        q = qv[:nd]
-        tile_softmax_sums(xn, xn, g[n], wv, d0, nd, C, m, s, q, hv[:nd], s32, q32, h32, grad,
-                          1 if smooth else 0, cst(x, 1), cst(x, 0))
-        lsv = hv[:nd]
-        for j in range(nd):  # vectorised log (float64)
-            lsv[j] = vlog(s[j])
-        for j in range(nd):
-            tr = t[n, d0 + j]
-            if tr == ii:
-                out[r + j] = 0
-                av[j] = cst(av, 0.0 / s[j])
-                bv[j] = 0
-                fix[j] = 0
-                continue
-            ls = lsv[j]
-            wt = np.float64(wv[tr])
-            loss = wt * ((np.float64(m[j]) - np.float64(xn[tr, d0 + j])) + ls)
-            if smooth:
-                loss = keep * loss + epc * (ls * wsum - q[j])
-            out[r + j] = loss
-            acc += loss
-            if grad:
-                sc = np.float64(go[(r + j) * gs]) * gscale
-                av[j] = cst(av, sc * (keep * wt + epc * wsum) / s[j])
-                bv[j] = cst(bv, sc * epc)
-                fix[j] = cst(fix, sc * keep * wt)
-        if grad:
-            a = av[:nd]
-            b = bv[:nd]
-            for c in range(C):
-                gv = g[n, c, d0:d1]
-                if smooth:
-                    wc = wv[c]
-                    for j in range(nd):
-                        gv[j] = gv[j] * a[j] - wc * b[j]
-                else:
-                    for j in range(nd):
-                        gv[j] = gv[j] * a[j]
-            for j in range(nd):
-                tr = t[n, d0 + j]
-                if tr != ii:
-                    g[n, tr, d0 + j] -= fix[j]
-        r += nd
-    return acc
+    return ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, 1 if smooth else 0, grad)
 
 
 # --------------------------------------------------------------------------------------------
@@ -756,54 +763,7 @@ def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
                     gr[c] = gr[c] * a - b * (wv[c] * (kk * yr[c] + ke))
         return acc
 
-    mx = np.empty(TD, x.dtype)
-    sv = np.empty(TD)
-    qv = np.empty(TD)
-    wyv = np.empty(TD)
-    lv = np.empty(TD)
-    s32 = np.empty(TD, x.dtype)
-    q32 = np.empty(TD, x.dtype)
-    h32 = np.empty(TD, x.dtype)
-    av = np.empty(TD, x.dtype)
-    bv = np.empty(TD, x.dtype)
-    r = lo
-    while r < hi:
-        n = r // D
-        d0 = r - n * D
-        nd = min(TD, D - d0, hi - r)
-        d1 = d0 + nd
-        xn = x[n]
-        yn = y[n]
-        m = mx[:nd]
-        s = sv[:nd]
-        q = qv[:nd]
-        wy = wyv[:nd]
-        tile_softmax_sums(xn, yn, g[n], wv, d0, nd, C, m, s, q, wy, s32, q32, h32, grad, 2, kk, ke)
-        lsv = lv[:nd]
-        for j in range(nd):  # vectorised log (float64)
-            lsv[j] = vlog(s[j])
-        for j in range(nd):
-            ls = lsv[j]
-            wyj = wy[j]
-            qj = q[j]
-            loss = ls * wyj - qj
-            out[r + j] = loss
-            acc += loss
-            if grad:
-                sc = np.float64(go[(r + j) * gs]) * gscale
-                av[j] = cst(av, sc * wyj / s[j])
-                bv[j] = cst(bv, sc)
-        if grad:
-            a = av[:nd]
-            b = bv[:nd]
-            for c in range(C):
-                gv = g[n, c, d0:d1]
-                yv = yn[c, d0:d1]
-                wc = wv[c]
-                for j in range(nd):
-                    gv[j] = gv[j] * a[j] - b[j] * (wc * (kk * yv[j] + ke))
-        r += nd
-    return acc
+    return ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, -1, eps, 0.0, 2, grad)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ from .._kernels import rows as R
 from .._kernels._compile import Kernel
 from ._base import loss_class
 
-_CE_INDEX = Kernel(R.rows, "ce_index", ROW=R.ce_index)
-_CE_PROB = Kernel(R.rows, "ce_prob", ROW=R.ce_prob)
-_NLL = Kernel(R.rows, "nll", ROW=R.nll)
-_MULTI_MARGIN = Kernel(R.rows, "multi_margin", ROW=R.multi_margin)
-_MULTILABEL_MARGIN = Kernel(R.rows, "multilabel_margin", ROW=R.multilabel_margin)
-_MULTILABEL_SOFT_MARGIN = Kernel(R.rows, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
+_CE_INDEX = Kernel(R.blocks, "ce_index", ROW=R.ce_index)
+_CE_PROB = Kernel(R.blocks, "ce_prob", ROW=R.ce_prob)
+_NLL = Kernel(R.blocks, "nll", ROW=R.nll)
+_MULTI_MARGIN = Kernel(R.blocks, "multi_margin", ROW=R.multi_margin)
+_MULTILABEL_MARGIN = Kernel(R.blocks, "multilabel_margin", ROW=R.multilabel_margin)
+_MULTILABEL_SOFT_MARGIN = Kernel(R.blocks, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
 _INDEX_STATS = Kernel(R.index_stats, "index_stats")
 _NLL_SUM = Kernel(R.nll_sum, "nll_sum")
 
@@ -160,6 +160,9 @@ def run_rows(kernel, x3, *, t2=None, y3=None, w2=None, ip=(), fp=(), reduction, 
     fpa = np.array((gscale,) + tuple(fp), np.float64)
     total = kernel(
         _threads.threads_for(x3.size if work is None else work),
+        partial,
+        bs,
+        nrows,
         x3,
         ph["t2"] if t2 is None else t2,
         ph["y3"] if y3 is None else y3,
@@ -169,7 +172,6 @@ def run_rows(kernel, x3, *, t2=None, y3=None, w2=None, ip=(), fp=(), reduction, 
         go,
         out,
         ph["g3"] if g3 is None else g3,
-        partial,
     )
     return reduce(out, total, reduction, denom, loss_shape, dtype), g3
 

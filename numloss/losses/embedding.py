@@ -16,8 +16,8 @@ from .._kernels._compile import Kernel
 from ._base import Loss, loss_class
 from .classification import block_rows, grad_scale, placeholders, reduce
 
-_COSINE = Kernel(R.pairs, "cosine_embedding", PAIR=R.cosine_embedding)
-_TRIPLET = Kernel(R.pairs, "triplet", PAIR=R.triplet)
+_COSINE = Kernel(R.blocks, "cosine_embedding", ROW=R.cosine_embedding)
+_TRIPLET = Kernel(R.blocks, "triplet", ROW=R.triplet)
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
@@ -44,11 +44,12 @@ def _run_pairs(kernel, arrays, t, ip, fp, *, reduction, loss_shape, return_grad,
     out = np.empty(nrows, dtype)
     total = kernel(
         _threads.threads_for(a.size * len(arrays)),
+        partial, bs, nrows,
         ops[0], ops[1], ops[2],
         ph["t1"] if t is None else t,
         np.array((bs, int(return_grad), gs) + tuple(ip), np.int64),
         np.array((gscale,) + tuple(fp), np.float64),
-        go, out, g[0], g[1], g[2], partial,
+        go, out, g[0], g[1], g[2],
     )
     return reduce(out, total, reduction, denom, loss_shape, dtype), grads
 
