@@ -492,36 +492,42 @@ def index_stats(t, C, ii, w):
     return -1, nign, tot
 
 
-def nll_sum(x, t, w, ii, bs, partial):
-    """The reduced NLL forward in one serial O(N) call: ``partial[k]`` = float64 sum of
-    ``-w[t] x[n, t, d]`` over rows ``[k bs, (k + 1) bs)`` in row order -- the blocks and order of
-    the ``nll`` kernel, so the loss has the same bits with or without the gradient. Each class
-    index is checked before it is used: returns (position of the first entry outside [0, C) that
-    is not ``ii``, or -1; the float64 sum of w[t] over the entries not ignored; the sum of the
-    partials in block order)."""
+@inline
+def nll_sum2d(x2, t1, w, ii, bs):
+    """``nll_sum`` for an (N, C) input and (N,) targets, which the commonest call passes as they
+    are (compiled on its own through ``.py_func`` for that call, inlined into ``nll_sum``)."""
+    nrows = t1.size
+    C = x2.shape[1]
+    tot = 0.0
+    total = 0.0
+    for lo in range(0, nrows, bs):
+        acc = 0.0
+        for r in range(lo, min(lo + bs, nrows)):
+            tr = t1[r]
+            if tr != ii:
+                if tr < 0 or tr >= C:
+                    return r, tot, 0.0
+                wt = w[tr]
+                tot += wt
+                acc += -(np.float64(wt) * np.float64(x2[r, tr]))
+        total += acc
+    return -1, tot, total
+
+
+def nll_sum(x, t, w, ii, bs):
+    """The reduced NLL forward in one serial O(N) call, which also checks each class index before
+    it is used. Sums ``-w[t] x[n, t, d]`` in float64 over blocks of ``bs`` rows in row order, then
+    the blocks in order. Returns (position of the first entry outside [0, C) that is not ``ii``,
+    or -1; the float64 sum of w[t] over the entries not ignored -- torch's "mean" denominator;
+    the loss sum). Every reduced NLL, with or without the gradient, takes its loss from here."""
     N, C, D = x.shape
+    if D == 1:
+        return nll_sum2d(x.reshape((N, C)), t.reshape(N), w, ii, bs)
     nrows = N * D
     tot = 0.0
     total = 0.0
-    if D == 1:
-        x2 = x.reshape((N, C))
-        t1 = t.reshape(N)
-        for k in range(partial.size):
-            acc = 0.0
-            for r in range(k * bs, min((k + 1) * bs, nrows)):
-                tr = t1[r]
-                if tr != ii:
-                    if tr < 0 or tr >= C:
-                        return r, tot, 0.0
-                    wt = w[tr]
-                    tot += wt
-                    acc += -(np.float64(wt) * np.float64(x2[r, tr]))
-            partial[k] = acc
-            total += acc
-        return -1, tot, total
-    for k in range(partial.size):
+    for lo in range(0, nrows, bs):
         acc = 0.0
-        lo = k * bs
         hi = min(lo + bs, nrows)
         n = lo // D
         d = lo - n * D
@@ -537,7 +543,6 @@ def nll_sum(x, t, w, ii, bs, partial):
             if d == D:
                 d = 0
                 n += 1
-        partial[k] = acc
         total += acc
     return -1, tot, total
 

@@ -26,6 +26,7 @@ _MULTILABEL_MARGIN = Kernel(R.blocks, "multilabel_margin", ROW=R.multilabel_marg
 _MULTILABEL_SOFT_MARGIN = Kernel(R.blocks, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
 _INDEX_STATS = Kernel(R.index_stats, "index_stats")
 _NLL_SUM = Kernel(R.nll_sum, "nll_sum")
+_NLL_SUM2D = Kernel(R.nll_sum2d.py_func, "nll_sum2d")
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
@@ -375,15 +376,11 @@ _I64 = np.dtype(np.int64)
 def _nll_fast(x, t, ignore_index, reduction):
     """The reduced NLL forward for the commonest call -- C-contiguous float (N, C) input, int64
     (N,) target, no weight -- with no more Python than needed: an O(N) loss is dominated by call
-    overhead. The same kernel, blocks and numbers as the general path."""
-    N, C = x.shape
-    x3 = x.reshape(N, C, 1)
-    x3.flags.writeable = False
-    t2 = t.reshape(N, 1)
-    t2.flags.writeable = False
-    bs = max(64, BLOCK_ELEMENTS // C)
-    bad, denom, total = _NLL_SUM.dispatcher(False)(
-        x3, t2, ones_weight(C, x.dtype)[0], ignore_index, bs, np.empty(-(-N // bs)))
+    overhead. The blocks and numbers of the general path (``nll_sum2d`` is ``nll_sum``'s (N, C)
+    case), with the user's arrays passed as they are (the kernel only reads them)."""
+    C = x.shape[1]
+    bad, denom, total = _NLL_SUM2D.dispatcher(False)(
+        x, t, ones_weight(C, x.dtype)[0], ignore_index, max(64, BLOCK_ELEMENTS // C))
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     if reduction == "mean":
@@ -427,7 +424,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
             if gradient_out is not None:
                 raise ValueError("gradient_out is only used with return_grad=True")
         w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-        bad, denom, total = _NLL_SUM(1, x3, t2, w, ignore_index, bs, np.empty(-(-nrows // bs)))
+        bad, denom, total = _NLL_SUM(1, x3, t2, w, ignore_index, bs)
         if bad >= 0:
             _bad_index(t, bad, C, ignore_index)
         loss = reduce(None, total, reduction, denom, loss_shape, dtype)
