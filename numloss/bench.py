@@ -2,8 +2,10 @@
 straightforward vectorised NumPy version, with the memory-bandwidth floor for scale.
 
 Timings are medians of interleaved repeats (each implementation once per round), so a noisy
-neighbour affects all columns alike; read the ratios, not the absolute times. Every call
-allocates its outputs with the system allocator, as a user's call would.
+neighbour affects all columns alike; read the ratios, not the absolute times. Each call's result
+is dropped before the next, as in a user's loop: numloss's large outputs then reuse the memory
+of the last ones (``numloss._buffers``), torch's come from the system allocator.
+``--no-recycle`` turns numloss's reuse off, so that every output is fresh memory too.
 """
 import json
 import math
@@ -35,6 +37,8 @@ def add_arguments(parser):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, default=None, help="threads for numloss and torch (default: all)")
     parser.add_argument("--size", choices=_registry.SIZES, default="large")
+    parser.add_argument("--no-recycle", action="store_true",
+                        help="fresh memory for every numloss output (set_buffer_cache_limit(0))")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="draw the speedup chart (needs matplotlib)")
 
@@ -110,6 +114,8 @@ def run(args):
         torch = None
         print("torch is not installed: comparing with NumPy only", file=sys.stderr)
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    if args.no_recycle:
+        numloss.set_buffer_cache_limit(0)
     numloss.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
@@ -130,9 +136,10 @@ def run(args):
         t["name"] = case.name
         rows.append(t)
     _progress(len(cases), len(cases), "done")
-    _print_table(rows, dtype, threads, torch is not None)
+    _print_table(rows, dtype, threads, torch is not None, not args.no_recycle)
     if args.json:
-        meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds}
+        meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds,
+                "recycle": not args.no_recycle}
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "results": rows}, f, indent=1)
     if args.plot:
@@ -140,7 +147,7 @@ def run(args):
     return 0
 
 
-def _print_table(rows, dtype, threads, with_torch):
+def _print_table(rows, dtype, threads, with_torch, recycle):
     ms = lambda s: f"{s * 1e3:9.3f}"  # noqa: E731
     ratio = lambda a, b: f"{a / b:7.1f}x"  # noqa: E731
     head = f"{'loss':34s} {'shape':>11s} {'fwd ms':>9s}"
@@ -149,7 +156,8 @@ def _print_table(rows, dtype, threads, with_torch):
     else:
         head += f" {'f+g ms':>9s}"
     head += f" {'numpy':>9s} {'vs np':>8s} {'floor ms':>9s} {'fwd/floor':>9s}"
-    print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss")
+    print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss; "
+          f"numloss output memory {'recycled' if recycle else 'fresh'}")
     print(head)
     print("-" * len(head))
     for r in rows:

@@ -63,11 +63,13 @@ def test_bench_command_writes_json_and_plot(tmp_path):
     out_png = tmp_path / "bench.png"
     proc = subprocess.run(
         [sys.executable, "-m", "numloss", "bench", "--quick", "--size", "small", "--only", "mse_loss",
-         "--only", "kl_div", "--json", str(out_json), "--plot", str(out_png)],
+         "--only", "kl_div", "--no-recycle", "--json", str(out_json), "--plot", str(out_png)],
         capture_output=True, text=True, timeout=600, check=True,
     )
     assert "mse_loss" in proc.stdout and "kl_div" in proc.stdout and "torch" in proc.stdout
+    assert "output memory fresh" in proc.stdout
     data = json.loads(out_json.read_text())
+    assert data["meta"]["recycle"] is False
     assert [r["name"] for r in data["results"]] == ["mse_loss", "kl_div"]
     for row in data["results"]:
         for key in ("numloss", "numloss_grad", "torch", "torch_grad", "numpy", "floor"):
