@@ -29,8 +29,11 @@ SOURCE_HASH = hashlib.sha256(
 
 # Numba's SSA pass emits a pedantic internal warning ("variable ... is not in scope", asking for a
 # bug report) on the branch-free select chains of _math.py; the compiled code is correct (the
-# ulp and differential tests check it), so the warning is not shown to numloss's users.
-warnings.filterwarnings("ignore", category=numba.core.errors.NumbaIRAssumptionWarning, module=r"numba\.core\.ssa")
+# ulp and differential tests check it), so the warning is not shown to numloss's users. Numba
+# raises it from its SSA module, or re-raises it at the kernel's source line (when a parallel
+# kernel is compiled): the module of a re-raised warning is the path of the numloss source file.
+for _module in (r"numba\.core\.ssa", r".*[/\\]numloss[/\\]_kernels[/\\]"):
+    warnings.filterwarnings("ignore", category=numba.core.errors.NumbaIRAssumptionWarning, module=_module)
 
 NJIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
