@@ -394,6 +394,41 @@ cdef inline double _fix(double e, double expm, double x, double occupancy,
     return (exp(x) - occupancy) * scale
 
 
+cdef inline double _entry(const double* et, Py_ssize_t j, double expm, double x, double occupancy,
+                          double scale) noexcept nogil:
+    """(exp(x) - occupancy) * scale, NaN where x == -inf: with ``_fix`` from the fast path's
+    emission table (``et[j]`` = exp(x - m), ``expm`` = exp(m)), or from x when ``et`` is NULL."""
+    if et != NULL:
+        return _fix(et[j], expm, x, occupancy, scale)
+    return NAN if x == -INFINITY else (exp(x) - occupancy) * scale
+
+
+cdef inline void _label_grads(const floating* xr, floating* gr, const int64_t* ext,
+                              const int64_t* jidx, const double* et, double expm,
+                              const double* occ, double* acc, Py_ssize_t lo, Py_ssize_t hi,
+                              double zb, double invz, double scale) noexcept nogil:
+    """The entries of a gradient row (otherwise exp(x) * scale, see ``_grad_row``) at the blank
+    and at the labels of the band's odd states [lo, hi]: (exp(x_c) - occupancy_c / z) * scale.
+    ``zb`` is the blank's occupancy, ``occ[s]`` state s's; a label repeated in the target adds its
+    states' occupancies in ``acc`` (zero on entry and on return)."""
+    cdef Py_ssize_t s, c
+    c = ext[0]
+    gr[c] = <floating>_entry(et, 0, expm, xr[c], zb * invz, scale)
+    s = lo + 1 - (lo & 1)
+    while s <= hi:
+        acc[ext[s]] += occ[s]
+        s += 2
+    s = lo + 1 - (lo & 1)
+    while s <= hi:
+        c = ext[s]
+        gr[c] = <floating>_entry(et, jidx[s] if et != NULL else 0, expm, xr[c], acc[c] * invz, scale)
+        s += 2
+    s = lo + 1 - (lo & 1)
+    while s <= hi:
+        acc[ext[s]] = 0.0
+        s += 2
+
+
 cdef inline void _band(Py_ssize_t t, Py_ssize_t Tn, Py_ssize_t S, Py_ssize_t* lo,
                        Py_ssize_t* hi) noexcept nogil:
     """The states of frame t reachable from the start and able to reach the end."""
@@ -455,7 +490,7 @@ cdef int _fast(const floating* x, floating* g, Py_ssize_t stride, Py_ssize_t C,
     cdef Py_ssize_t S = 2 * L + 1
     cdef Py_ssize_t W = S + 4
     cdef Py_ssize_t J = L + 1
-    cdef Py_ssize_t t, s, j, c, lo = 0, hi = 0
+    cdef Py_ssize_t t, s, j, lo = 0, hi = 0
     cdef double m, v, e, sm, rmax, sc, msum, pfin, lzref, lz, invz, bp, expm
     cdef double bexp, zexp, z = 0.0, zb = 0.0
     cdef int kexp = 0, status = FAST_OK
@@ -583,21 +618,7 @@ cdef int _fast(const floating* x, floating* g, Py_ssize_t stride, Py_ssize_t C,
             expm = exp(M[t])
             invz = 1.0 / z
             _grad_row(xr, gr, C, scale)
-            c = ext[0]
-            gr[c] = <floating>_fix(et[0], expm, xr[c], zb * invz, scale)
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                acc[ext[s]] += occ[s]
-                s += 2
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                c = ext[s]
-                gr[c] = <floating>_fix(et[jidx[s]], expm, xr[c], acc[c] * invz, scale)
-                s += 2
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                acc[ext[s]] = 0.0
-                s += 2
+            _label_grads(xr, gr, ext, jidx, et, expm, occ, acc, lo, hi, zb, invz, scale)
         bexp += kexp
         frexp(rmax, &kexp)   # rmax > 0 since z > 0
         t -= 1
@@ -616,8 +637,8 @@ cdef int _logband(const floating* x, floating* g, Py_ssize_t stride, Py_ssize_t 
     frame do not sum to a positive finite number (never expected)."""
     cdef Py_ssize_t S = 2 * L + 1
     cdef Py_ssize_t W = S + 4
-    cdef Py_ssize_t t, s, c, lo = 0, hi = 0
-    cdef double lp_, invz, v, z = 0.0, zb = 0.0
+    cdef Py_ssize_t t, s, lo = 0, hi = 0
+    cdef double lp_, invz, z = 0.0, zb = 0.0
     cdef double* la
     cdef const floating* xr
     cdef floating* gr
@@ -672,23 +693,7 @@ cdef int _logband(const floating* x, floating* g, Py_ssize_t stride, Py_ssize_t 
             gr = g + t * stride
             _grad_row(xr, gr, C, scale)
             invz = 1.0 / z
-            c = ext[0]
-            v = xr[c]
-            gr[c] = <floating>(NAN if v == -INFINITY else (exp(v) - zb * invz) * scale)
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                acc[ext[s]] += occ[s]
-                s += 2
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                c = ext[s]
-                v = xr[c]
-                gr[c] = <floating>(NAN if v == -INFINITY else (exp(v) - acc[c] * invz) * scale)
-                s += 2
-            s = lo + 1 - (lo & 1)
-            while s <= hi:
-                acc[ext[s]] = 0.0
-                s += 2
+            _label_grads(xr, gr, ext, NULL, NULL, 1.0, occ, acc, lo, hi, zb, invz, scale)
         for s in range(lo, hi + 1):
             bt[s] = lbp[s] + xr[ext[s]]
         t -= 1
