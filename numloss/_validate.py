@@ -68,8 +68,10 @@ def reduction(value, allowed=REDUCTIONS):
 
 def real_scalar(value, name):
     """A real Python/NumPy scalar option (margin, eps, delta, ...) as a float."""
-    if type(value) is float:  # the common case, without NumPy's overhead
+    if type(value) is float:  # the common cases, without NumPy's overhead
         return value
+    if type(value) is int and -(2**63) <= value < 2**63:
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or np.iscomplexobj(value):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
