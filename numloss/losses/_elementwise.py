@@ -21,7 +21,7 @@ class Elementwise:
         self.nin = nin
         self._kernels = {}
 
-    def kernel(self, *, weighted, none, grad, ngrad):
+    def kernel(self, weighted, none, grad, ngrad):
         key = (weighted, none, grad, ngrad)
         kernel = self._kernels.get(key)
         if kernel is None:
@@ -110,9 +110,7 @@ class Elementwise:
         gflat = [g.reshape(-1) for g in grads if g is not None]
         out = _buffers.empty(shape, dtype) if none else None
 
-        kernel = self._kernels.get((weight is not None, none, return_grad, max(len(gflat), 1)))
-        if kernel is None:
-            kernel = self.kernel(weighted=weight is not None, none=none, grad=return_grad, ngrad=max(len(gflat), 1))
+        kernel = self.kernel(weight is not None, none, return_grad, max(len(gflat), 1))
         total = kernel(
             _threads.threads_for(n),
             flat[0],
