@@ -55,6 +55,9 @@ def test_benchmarks_run_on_small_inputs(threads):
                 if attr.startswith(("time_", "peakmem_")):
                     getattr(bench, attr)(*params)
                     ran += 1
+                elif attr.startswith("track_"):
+                    assert getattr(bench, attr)(*params) > 0
+                    ran += 1
     assert ran > 0
 
 
