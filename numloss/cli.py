@@ -20,7 +20,7 @@ def info():
     import numba
 
     import numloss
-    from . import _threads
+    from . import _buffers, _threads
 
     try:
         from . import _ctc
@@ -41,6 +41,8 @@ def info():
         ("threading layer", layer),
         ("threads", f"{numloss.get_num_threads()} (max {numba.config.NUMBA_NUM_THREADS})"),
         ("compile cache", _cache_dir()),
+        ("output memory", f"outputs >= {_buffers.MIN_BYTES >> 20} MiB recycled, up to "
+                          f"{numloss.get_buffer_cache_limit() >> 20} MiB kept (set_buffer_cache_limit)"),
     ]
     for key, value in rows:
         print(f"{key + ':':17s} {value}")
