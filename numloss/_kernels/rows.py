@@ -14,12 +14,13 @@ The chunk functions take ``*args`` and the block's ``lo, hi``, in one of two for
   functions walk it in place, vectorised along the positions (tiles of ``TD``), no transpose.
 * embeddings, ``(a, b, c, t, ip, fp, go, out, ga, gb, gc)`` -- two or three ``(R, D)`` inputs;
   a row is one embedding.
- The
-chunk function of a loss processes rows ``[lo, hi)``: it writes each row's loss to ``out[r]`` (in
-the input's dtype), returns their float64 sum, and -- when ``ip[1]`` is set -- writes the
-gradient rows in the same sweep, scaled by ``go[r * ip[2]] * fp[0]`` (``grad_output`` per row for
-``"none"``, or one scalar with ``1 / denominator`` folded in). Unused operands are empty
-placeholders of fixed types, so each kernel has one specialisation per dtype.
+
+The chunk function of a loss processes rows ``[lo, hi)``: it writes each row's loss to
+``out[r]`` (in the input's dtype), returns their float64 sum, and -- when ``ip[0]`` is set --
+writes the gradient rows in the same sweep, scaled by ``go[r * ip[1]] * fp[0]``
+(``grad_output`` per row for ``"none"``, or one scalar with ``1 / denominator`` folded in).
+Unused operands are empty placeholders of fixed types, so each kernel has one specialisation
+per dtype.
 
 Chunk functions are plain ``njit`` functions called (not inlined at Numba level) from the
 drivers: they are compiled once per dtype and the serial and parallel drivers run the same,
@@ -656,7 +657,7 @@ def ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, mode, gr
 
 # --------------------------------------------------------------------------------------------
 # Cross-entropy with class-index targets
-#   ip: [bs, grad, gs, ignore_index]    fp: [gscale, label_smoothing (0 if off), sum(w)]
+#   ip: [grad, gs, ignore_index]    fp: [gscale, label_smoothing (0 if off), sum(w)]
 #   loss_r = (1 - e) w_t (lse - x_t) + (e / C) sum_c w_c (lse - x_c)
 #   grad_c = sc [p_c ((1 - e) w_t + (e / C) sum w) - (e / C) w_c - (1 - e) w_t [c == t]]
 # --------------------------------------------------------------------------------------------
@@ -665,9 +666,9 @@ def ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, mode, gr
 @chunk
 def ce_index(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
-    ii = ip[3]
+    grad = ip[0] != 0
+    gs = ip[1]
+    ii = ip[2]
     gscale = fp[0]
     eps = fp[1]
     wsum = fp[2]
@@ -722,7 +723,7 @@ def ce_index(x, t, y, w, ip, fp, go, out, g, lo, hi):
 
 # --------------------------------------------------------------------------------------------
 # Cross-entropy with class-probability targets y (input's shape)
-#   ip: [bs, grad, gs]    fp: [gscale, label_smoothing (0 if off)]
+#   ip: [grad, gs]    fp: [gscale, label_smoothing (0 if off)]
 #   y' = (1 - e) y + e / C;  loss_r = sum_c w_c y'_c (lse - x_c)
 #   grad_c = sc (p_c sum_k w_k y'_k - w_c y'_c)
 # --------------------------------------------------------------------------------------------
@@ -731,8 +732,8 @@ def ce_index(x, t, y, w, ip, fp, go, out, g, lo, hi):
 @chunk
 def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
+    grad = ip[0] != 0
+    gs = ip[1]
     gscale = fp[0]
     eps = fp[1]
     keep = 1.0 - eps
@@ -773,16 +774,16 @@ def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
 
 # --------------------------------------------------------------------------------------------
 # NLL: loss_r = -w_t x_t;  grad = -sc w_t at the target, 0 elsewhere.
-#   ip: [bs, grad, gs, ignore_index, stream]    fp: [gscale]
+#   ip: [grad, gs, ignore_index, stream]    fp: [gscale]
 # --------------------------------------------------------------------------------------------
 
 
 @chunk
 def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
-    ii = ip[3]
+    grad = ip[0] != 0
+    gs = ip[1]
+    ii = ip[2]
     gscale = fp[0]
     wv = w[0]
     acc = 0.0
@@ -798,7 +799,7 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
                 acc += loss
         if grad:
             g1 = g.reshape(g.size)
-            if ip[4] != 0:
+            if ip[3] != 0:
                 stream_fill(g1[lo * C:hi * C], cst(g, 0))
             else:
                 fill(g1[lo * C:hi * C], cst(g, 0))  # the block's rows are contiguous: one memset
@@ -840,7 +841,7 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
 # --------------------------------------------------------------------------------------------
 # Multi-class margin: loss_r = w_t sum_{c != t} h(margin - x_t + x_c) / C,
 #   h(z) = z^p where z > 0, else 0 (NaN terms count as 0, as torch's `if (z > 0)`).
-#   ip: [bs, grad, gs, p]    fp: [gscale, margin]
+#   ip: [grad, gs, p]    fp: [gscale, margin]
 # --------------------------------------------------------------------------------------------
 
 
@@ -877,9 +878,9 @@ def margin_sums(xv, base, p2):
 @chunk
 def multi_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
-    p2 = ip[3] == 2
+    grad = ip[0] != 0
+    gs = ip[1]
+    p2 = ip[2] == 2
     gscale = fp[0]
     x2 = x.reshape((N, C))
     g2 = g.reshape((g.shape[0], C))
@@ -917,15 +918,15 @@ def multi_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
 # --------------------------------------------------------------------------------------------
 # Multi-label margin: targets t[r, :k] (k = position of the first -1), T their set;
 #   loss_r = sum_{j < k} sum_{c not in T} max(0, 1 - x_{t_j} + x_c) / C  (z > 0 strictly)
-#   ip: [bs, grad, gs]    fp: [gscale]
+#   ip: [grad, gs]    fp: [gscale]
 # --------------------------------------------------------------------------------------------
 
 
 @chunk
 def multilabel_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
+    grad = ip[0] != 0
+    gs = ip[1]
     gscale = fp[0]
     x2 = x.reshape((N, C))
     g2 = g.reshape((g.shape[0], C))
@@ -985,7 +986,7 @@ def multilabel_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
 # --------------------------------------------------------------------------------------------
 # Multi-label soft margin: loss_r = sum_c w_c (y_c softplus(-x_c) + (1 - y_c) softplus(x_c)) / C
 #   grad_c = sc w_c (sigmoid(x_c) - y_c) / C.   w is (1, C) or (R, C).
-#   ip: [bs, grad, gs]    fp: [gscale, 1 / C] (torch divides by the input's class count, which
+#   ip: [grad, gs]    fp: [gscale, 1 / C] (torch divides by the input's class count, which
 #   differs from the row width when the input's last axis is broadcast)
 # --------------------------------------------------------------------------------------------
 
@@ -993,8 +994,8 @@ def multilabel_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
 @chunk
 def multilabel_soft_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[1] != 0
-    gs = ip[2]
+    grad = ip[0] != 0
+    gs = ip[1]
     gscale = fp[0]
     inv = fp[1]
     x2 = x.reshape((N, C))
@@ -1039,7 +1040,7 @@ def multilabel_soft_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
 # --------------------------------------------------------------------------------------------
 # Cosine embedding: cos = a.b / sqrt((|a|^2 + eps)(|b|^2 + eps)), eps = float32(1e-12) as torch;
 #   loss = 1 - cos (t == 1), max(0, cos - margin) (t == -1), 0 otherwise.
-#   ip: [bs, grad, gs]    fp: [gscale, margin, f1, f2]: |a|^2 = f1 sum_j a_j^2 (f = 1/D for an
+#   ip: [grad, gs]    fp: [gscale, margin, f1, f2]: |a|^2 = f1 sum_j a_j^2 (f = 1/D for an
 #   input broadcast along D: torch sums its squares over its own, unbroadcast, last axis)
 # --------------------------------------------------------------------------------------------
 
@@ -1065,8 +1066,8 @@ def dots(ar, br):
 
 @chunk
 def cosine_embedding(a, b, c, t, ip, fp, go, out, ga, gb, gc, lo, hi):
-    grad = ip[1] != 0
-    gs = ip[2]
+    grad = ip[0] != 0
+    gs = ip[1]
     gscale = fp[0]
     margin = fp[1]
     f1 = fp[2]
@@ -1112,7 +1113,7 @@ def cosine_embedding(a, b, c, t, ip, fp, go, out, ga, gb, gc, lo, hi):
 # Triplet margin: loss = max(0, margin + d(a, p) - d'), d' = d(a, n) or min(d(a, n), d(p, n))
 #   with swap. d is the p-norm of (x - y + eps) (torch's pairwise_distance) or, for kind 1,
 #   1 - cosine_similarity(x, y) with torch's eps (norms clamped below at eps).
-#   ip: [bs, grad, gs, kind, swap, pk]   pk: 0 p=2, 1 p=1, 2 p=inf, 3 p=-inf, 4 p=0, 5 other
+#   ip: [grad, gs, kind, swap, pk]   pk: 0 p=2, 1 p=1, 2 p=inf, 3 p=-inf, 4 p=0, 5 other
 #   fp: [gscale, margin, p, eps]
 # --------------------------------------------------------------------------------------------
 
@@ -1242,11 +1243,11 @@ def cosdist(xr, yr, eps):
 
 @chunk
 def triplet(a, b, c, t, ip, fp, go, out, ga, gb, gc, lo, hi):
-    grad = ip[1] != 0
-    gs = ip[2]
-    kind = ip[3]
-    swap = ip[4] != 0
-    pk = ip[5]
+    grad = ip[0] != 0
+    gs = ip[1]
+    kind = ip[2]
+    swap = ip[3] != 0
+    pk = ip[4]
     gscale = fp[0]
     margin = fp[1]
     p = fp[2]

@@ -157,7 +157,7 @@ def run_rows(kernel, x3, *, t2=None, y3=None, w2=None, ip=(), fp=(), reduction, 
     bs = block_rows(C, min_block_rows)
     partial = np.empty(-(-nrows // bs), np.float64)
     out = np.empty(nrows, dtype)
-    ipa = np.array((bs, int(return_grad), gs) + tuple(ip) + (stream(g3),), np.int64)
+    ipa = np.array((int(return_grad), gs) + tuple(ip) + (stream(g3),), np.int64)
     fpa = np.array((gscale,) + tuple(fp), np.float64)
     total = kernel(
         _threads.threads_for(x3.size if work is None else work),

@@ -47,7 +47,7 @@ def _run_pairs(kernel, arrays, t, ip, fp, *, reduction, loss_shape, return_grad,
         partial, bs, nrows,
         ops[0], ops[1], ops[2],
         ph["t1"] if t is None else t,
-        np.array((bs, int(return_grad), gs) + tuple(ip), np.int64),
+        np.array((int(return_grad), gs) + tuple(ip), np.int64),
         np.array((gscale,) + tuple(fp), np.float64),
         go, out, g[0], g[1], g[2],
     )
