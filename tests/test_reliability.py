@@ -1,5 +1,6 @@
 """Threads, fork, the compile cache and bad input: nothing may crash, hang or give a wrong number."""
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -238,6 +239,15 @@ def test_more_than_2_31_elements():
     x[-1] = 3.0
     assert numloss.l1_loss(x, y, reduction="sum") == 3.0
     assert np.isclose(numloss.mse_loss(x, y), 9.0 / n)
+    del x, y
+    # a row kernel: (2**21 + 1) rows of 1024 logits, the last row's past element 2**31
+    logits = np.zeros((2**21 + 1, 1024), np.float32)
+    logits[-1, 1] = 5.0
+    t = np.zeros(2**21 + 1, np.int64)
+    t[-1] = 1
+    losses = numloss.cross_entropy(logits, t, reduction="none")
+    assert np.isclose(losses[0], math.log(1024), rtol=1e-6)
+    assert np.isclose(losses[-1], math.log(1023 + math.exp(5.0)) - 5.0, rtol=1e-5)
 
 
 def _rss_bytes():
