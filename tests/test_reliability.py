@@ -157,16 +157,21 @@ for c in CASES:
         inputs[c.name] = c.make(rng, "large", np.float64)
 # a parallel call in the parent first (this is what kills or hangs a forked OpenMP child)
 x = np.ones((300, 1000)); numloss.mse_loss(x, x * 2, return_grad=True)
+# ... which also left a recycled gradient block in numloss's output cache (2.4 MB), inherited by
+# the child with the cache's lock
 def child(q):
     out = {}
     for c in CASES:
         a, k = inputs[c.name]
         out[c.name] = float(np.sum(getattr(numloss, c.name)(*a, **k)))
+    out["mse gradient"] = float(np.sum(numloss.mse_loss(x, x * 2, return_grad=True)[1]))
     q.put(out)
 expected = {}
 for c in CASES:
     a, k = inputs[c.name]
     expected[c.name] = float(np.sum(getattr(numloss, c.name)(*a, **k)))
+expected["mse gradient"] = float(np.sum(numloss.mse_loss(x, x * 2, return_grad=True)[1]))
+assert numloss._buffers.cached_bytes() > 0
 ctx = mp.get_context("fork"); q = ctx.Queue(); p = ctx.Process(target=child, args=(q,)); p.start()
 got = q.get(timeout=240); p.join(60)
 assert p.exitcode == 0, p.exitcode
