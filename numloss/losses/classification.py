@@ -43,9 +43,9 @@ BLOCK_ELEMENTS = 16384  # elements per reduction block (rows per block = this / 
 # NLL's gradient is zero-filled with non-temporal (streaming) stores when it is at least this
 # large: a gradient that size is rarely still in cache when it is next read, and streaming skips
 # reading its old contents into the cache. (The last-level cache size the OS reports is no guide:
-# this project's VM reports 320 MB for a CPU whose cores share 32 MB slices.) Measured in
-# `numloss bench` on the (4096, 1000) anchor: loss+grad 2.3x and 5.8x torch with streaming, 1.3x and
-# 1.1x without (interleaved with torch, which evicts the buffer between calls).
+# this project's 2-core VM reports 320 MB, yet streaming a 16 MB gradient was faster there.)
+# Measured in `numloss bench` on the (4096, 1000) anchor: loss+grad 2.3x and 5.8x torch with
+# streaming, 1.3x and 1.1x without (interleaved with torch, which evicts the buffer between calls).
 STREAM_BYTES = 4 << 20
 
 
