@@ -11,6 +11,8 @@ lease object; NumPy keeps that lease alive for as long as the array or any view 
 When the lease dies its block goes back to a cache, and the next output of the same size in
 bytes reuses it, already mapped. At most ``get_buffer_cache_limit()`` bytes wait in the cache
 (the oldest blocks are freed beyond that); ``set_buffer_cache_limit(0)`` turns recycling off.
+The one call that compiles a kernel keeps its outputs referenced (through Numba's compiler) until
+the next garbage collection, so their memory comes back late; later calls return it at once.
 """
 import math
 import os
