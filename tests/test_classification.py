@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import numloss
 from _torch_ref import fd_grad
+from numloss._kernels import rows as R
 from numloss.losses import classification as CL
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None)
@@ -120,7 +121,8 @@ specials = st.sampled_from([None, None, None, "nan", "inf", "-inf", "big", "mixe
 @st.composite
 def ce_case(draw):
     N = draw(st.integers(0, 6))
-    C = draw(st.integers(1, 9))
+    # few classes, and around SMALL_C (cross-entropy's tile path for (N, C) inputs, then rows)
+    C = draw(st.one_of(st.integers(1, 9), st.integers(15, 36)))
     kdims = tuple(draw(st.lists(st.integers(1, 4), max_size=2)))
     unbatched = draw(st.booleans()) and not kdims
     return dict(
@@ -193,6 +195,34 @@ def test_cross_entropy_probability_targets_match_torch(thread_mode, case):
 def test_nll_loss_matches_torch(thread_mode, case):
     rng, x, t, kwargs = _index_data(case)
     check_against_torch(CL.nll_loss, F.nll_loss, x, (t,), kwargs, case["reduction"], rng, scale=case["scale"])
+
+
+@pytest.mark.parametrize("C", [2, 16, 17, R.SMALL_C, R.SMALL_C + 1, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_tiles_and_rows_match_torch_across_tiles_and_blocks(C, dtype):
+    """(N, C) inputs on both sides of SMALL_C (transposed tiles / rows), with N spanning many
+    tiles of TD rows and several reduction blocks; the row's max beyond its first 16 logits
+    (the provisional shift's redo), ignored rows, a NaN row, smoothing and weights."""
+    rng = np.random.default_rng(C)
+    N = 3 * CL.block_rows(C) + R.TD // 2 + 1
+    x = (rng.standard_normal((N, C)) * 20).astype(dtype)
+    x[::7, C - 1] = 300.0  # the max past the first 16 classes: exp(x - shift) would overflow
+    x[5] = np.nan
+    t = rng.integers(0, C, N)
+    t[::5] = -100
+    w = (rng.random(C) + 0.1).astype(dtype)
+    y = rng.random((N, C)).astype(dtype)
+    xt = torch.from_numpy(x).requires_grad_()
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for target, kw in [(t, {}), (t, dict(weight=w, label_smoothing=0.3)), (y, dict(weight=w, label_smoothing=0.1))]:
+        tk = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        for reduction in ("none", "sum"):
+            loss, g = CL.cross_entropy(x, target, reduction=reduction, return_grad=True, **kw)
+            ref = F.cross_entropy(xt, torch.from_numpy(target), reduction=reduction, **tk)
+            gref, = torch.autograd.grad(ref.sum(), xt)
+            np.testing.assert_allclose(loss, ref.detach().numpy(), equal_nan=True, **tol)
+            np.testing.assert_allclose(g, gref.numpy(), equal_nan=True, **tol)
+            assert np.isfinite(g[np.arange(N) != 5]).all()
 
 
 def test_cross_entropy_big_logits_float32_no_overflow():

@@ -12,6 +12,8 @@ The chunk functions take ``*args`` and the block's ``lo, hi``, in one of two for
   ``(N, C, D)`` (``D`` = product of the K extra dimensions, 1 for ``(N, C)``); a "row" is one
   (sample, position) pair, ``N * D`` of them. With ``D > 1`` the class axis is strided: the chunk
   functions walk it in place, vectorised along the positions (tiles of ``TD``), no transpose.
+  The cross-entropy also vectorises across rows for an (N, C) input with few classes
+  (``SMALL_C``), through a transposed copy of each tile of ``TD`` rows (see ``ce_tiles``).
 * embeddings, ``(a, b, c, t, ip, fp, go, out, ga, gb, gc)`` -- two or three ``(R, D)`` inputs;
   a row is one embedding.
 
@@ -569,89 +571,132 @@ def blocks(partial, bs, nrows, *args):
     return total
 
 
+SMALL_C = 32  # (N, C) inputs with at most this many classes take ce_tiles, rows transposed
+
+
 @chunk
 def ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, mode, grad):
-    """Cross-entropy rows [lo, hi) of an (N, C, D) input with D > 1, in tiles of up to ``TD``
-    positions of one sample, vectorised along the positions. ``mode``: 0 class-index targets
-    ``t``, 1 the same with label smoothing ``eps`` (``wsum`` = sum of the class weights), 2
-    class-probability targets ``y`` (smoothed by ``eps``). Returns the float64 loss sum."""
+    """Cross-entropy rows [lo, hi) of an (N, C, D) input, in tiles of up to ``TD`` rows
+    vectorised across the rows of a tile (not along a row's classes). With D > 1 a tile is ``TD``
+    positions of one sample, its classes walked in place (stride D). With D == 1 (an (N, C)
+    input with at most ``SMALL_C`` classes, too few for a row's loop to vectorise well) a tile
+    is ``TD`` rows copied transposed into a (C, TD) scratch, and its gradient copied back.
+    ``mode``: 0 class-index targets ``t``, 1 the same with label smoothing ``eps`` (``wsum`` =
+    sum of the class weights), 2 class-probability targets ``y`` (smoothed by ``eps``). Returns
+    the float64 loss sum."""
     N, C, D = x.shape
-    keep = 1.0 - eps
-    epc = eps / C
-    kk = cst(x, keep if mode == 2 else 1.0)
-    ke = cst(x, epc if mode == 2 else 0.0)
-    wv = w[0]
     f64 = np.empty((4, TD))  # per position: shift-free sums s, q, h (or w y'), log s
     fx = np.empty((7, TD), x.dtype)  # max; the tile sums' float32 partials; gradient factors
-    mx = fx[0]
+    acc = 0.0
+    r = lo
+    if D == 1:
+        x2 = x.reshape((N, C))
+        y2 = y.reshape((y.shape[0], C))
+        g2 = g.reshape((g.shape[0], C))
+        xs = np.empty((3, C, TD), x.dtype)  # the tile's x, y and gradient, transposed
+        while r < hi:
+            nd = min(TD, hi - r)
+            transpose_in(x2, xs[0], r, nd)
+            if mode == 2:
+                transpose_in(y2, xs[1], r, nd)
+            acc += ce_tile(xs[0], xs[1], xs[2], t[r:r + nd, 0], w[0], go, out, r, 0, nd, gs, gscale,
+                           ii, eps, wsum, mode, grad, f64, fx)
+            if grad:
+                gt = xs[2]
+                for j in range(nd):
+                    gr = g2[r + j]
+                    for c in range(C):
+                        gr[c] = gt[c, j]
+            r += nd
+        return acc
+    while r < hi:
+        n = r // D
+        d0 = r - n * D
+        nd = min(TD, D - d0, hi - r)
+        acc += ce_tile(x[n], y[n] if mode == 2 else x[n], g[n], t[n, d0:d0 + nd], w[0], go, out, r,
+                       d0, nd, gs, gscale, ii, eps, wsum, mode, grad, f64, fx)
+        r += nd
+    return acc
+
+
+@inline
+def transpose_in(a2, dst, r, nd):
+    """dst[c, j] = a2[r + j, c] for the tile's nd rows."""
+    for j in range(nd):
+        ar = a2[r + j]
+        for c in range(ar.size):
+            dst[c, j] = ar[c]
+
+
+@chunk
+def ce_tile(xn, yn, gn, tv, wv, go, out, r, d0, nd, gs, gscale, ii, eps, wsum, mode, grad, f64, fx):
+    """One tile of ``ce_tiles``: positions ``d0 .. d0 + nd`` of the (C, .) views ``xn``, ``yn``,
+    ``gn`` are rows ``r .. r + nd`` of the loss; ``tv`` their class indices."""
+    C = xn.shape[0]
+    d1 = d0 + nd
+    keep = 1.0 - eps
+    epc = eps / C
+    kk = cst(xn, keep if mode == 2 else 1.0)
+    ke = cst(xn, epc if mode == 2 else 0.0)
+    m = fx[0, :nd]
     s32 = fx[1]
     q32 = fx[2]
     h32 = fx[3]
     av = fx[4]
     bv = fx[5]
     fix = fx[6]
+    s = f64[0, :nd]
+    q = f64[1, :nd]
+    h = f64[2, :nd]
+    ls = f64[3, :nd]
     acc = 0.0
-    r = lo
-    while r < hi:
-        n = r // D
-        d0 = r - n * D
-        nd = min(TD, D - d0, hi - r)
-        d1 = d0 + nd
-        xn = x[n]
-        yn = y[n] if mode == 2 else xn
-        m = mx[:nd]
-        s = f64[0, :nd]
-        q = f64[1, :nd]
-        h = f64[2, :nd]
-        ls = f64[3, :nd]
-        tile_softmax_sums(xn, yn, g[n], wv, d0, nd, C, m, s, q, h, s32, q32, h32, grad, mode, kk, ke)
-        for j in range(nd):  # vectorised log (float64)
-            ls[j] = vlog(s[j])
-        for j in range(nd):
-            sc = np.float64(go[(r + j) * gs]) * gscale if grad else 0.0
-            if mode == 2:
-                loss = ls[j] * h[j] - q[j]
-                av[j] = cst(av, sc * h[j] / s[j])
-                bv[j] = cst(bv, sc)
-            else:
-                tr = t[n, d0 + j]
-                if tr == ii:
-                    out[r + j] = 0
-                    av[j] = cst(av, 0.0 / s[j])
-                    bv[j] = 0
-                    fix[j] = 0
-                    continue
-                wt = np.float64(wv[tr])
-                loss = wt * ((np.float64(m[j]) - np.float64(xn[tr, d0 + j])) + ls[j])
-                if mode == 1:
-                    loss = keep * loss + epc * (ls[j] * wsum - q[j])
-                av[j] = cst(av, sc * (keep * wt + epc * wsum) / s[j])
-                bv[j] = cst(bv, sc * epc)
-                fix[j] = cst(fix, sc * keep * wt)
-            out[r + j] = loss
-            acc += loss
-        if grad:
-            a = av[:nd]
-            b = bv[:nd]
-            for c in range(C):
-                gv = g[n, c, d0:d1]
-                wc = wv[c]
-                if mode == 0:
-                    for j in range(nd):
-                        gv[j] = gv[j] * a[j]
-                elif mode == 1:
-                    for j in range(nd):
-                        gv[j] = gv[j] * a[j] - wc * b[j]
-                else:
-                    yv = yn[c, d0:d1]
-                    for j in range(nd):
-                        gv[j] = gv[j] * a[j] - b[j] * (wc * (kk * yv[j] + ke))
-            if mode != 2:
+    tile_softmax_sums(xn, yn, gn, wv, d0, nd, C, m, s, q, h, s32, q32, h32, grad, mode, kk, ke)
+    for j in range(nd):  # vectorised log (float64)
+        ls[j] = vlog(s[j])
+    for j in range(nd):
+        sc = np.float64(go[(r + j) * gs]) * gscale if grad else 0.0
+        if mode == 2:
+            loss = ls[j] * h[j] - q[j]
+            av[j] = cst(av, sc * h[j] / s[j])
+            bv[j] = cst(bv, sc)
+        else:
+            tr = tv[j]
+            if tr == ii:
+                out[r + j] = 0
+                av[j] = cst(av, 0.0 / s[j])
+                bv[j] = 0
+                fix[j] = 0
+                continue
+            wt = np.float64(wv[tr])
+            loss = wt * ((np.float64(m[j]) - np.float64(xn[tr, d0 + j])) + ls[j])
+            if mode == 1:
+                loss = keep * loss + epc * (ls[j] * wsum - q[j])
+            av[j] = cst(av, sc * (keep * wt + epc * wsum) / s[j])
+            bv[j] = cst(bv, sc * epc)
+            fix[j] = cst(fix, sc * keep * wt)
+        out[r + j] = loss
+        acc += loss
+    if grad:
+        a = av[:nd]
+        b = bv[:nd]
+        for c in range(C):
+            gv = gn[c, d0:d1]
+            wc = wv[c]
+            if mode == 0:
                 for j in range(nd):
-                    tr = t[n, d0 + j]
-                    if tr != ii:
-                        g[n, tr, d0 + j] -= fix[j]
-        r += nd
+                    gv[j] = gv[j] * a[j]
+            elif mode == 1:
+                for j in range(nd):
+                    gv[j] = gv[j] * a[j] - wc * b[j]
+            else:
+                yv = yn[c, d0:d1]
+                for j in range(nd):
+                    gv[j] = gv[j] * a[j] - b[j] * (wc * (kk * yv[j] + ke))
+        if mode != 2:
+            for j in range(nd):
+                tr = tv[j]
+                if tr != ii:
+                    gn[tr, d0 + j] -= fix[j]
     return acc
 
 
@@ -677,7 +722,7 @@ def ce_index(x, t, y, w, ip, fp, go, out, g, lo, hi):
     epc = eps / C
     wv = w[0]
     acc = 0.0
-    if D == 1:
+    if D == 1 and C > SMALL_C:
         x2 = x.reshape((N, C))
         g2 = g.reshape((g.shape[0], C))
         for r in range(lo, hi):
@@ -742,7 +787,7 @@ def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
     kk = cst(x, keep)  # y' = kk y + ke, in the input's dtype (as torch)
     ke = cst(x, epc)
     acc = 0.0
-    if D == 1:
+    if D == 1 and C > SMALL_C:
         x2 = x.reshape((N, C))
         y2 = y.reshape((N, C))
         g2 = g.reshape((g.shape[0], C))
