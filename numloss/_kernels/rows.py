@@ -602,11 +602,7 @@ def ce_tiles(x, t, y, w, go, out, g, lo, hi, gs, gscale, ii, eps, wsum, mode, gr
             acc += ce_tile(xs[0], xs[1], xs[2], t[r:r + nd, 0], w[0], go, out, r, 0, nd, gs, gscale,
                            ii, eps, wsum, mode, grad, f64, fx)
             if grad:
-                gt = xs[2]
-                for j in range(nd):
-                    gr = g2[r + j]
-                    for c in range(C):
-                        gr[c] = gt[c, j]
+                transpose_out(xs[2], g2, r, nd)
             r += nd
         return acc
     while r < hi:
@@ -626,6 +622,15 @@ def transpose_in(a2, dst, r, nd):
         ar = a2[r + j]
         for c in range(ar.size):
             dst[c, j] = ar[c]
+
+
+@inline
+def transpose_out(src, a2, r, nd):
+    """a2[r + j, c] = src[c, j] for the tile's nd rows (``transpose_in`` reversed)."""
+    for j in range(nd):
+        ar = a2[r + j]
+        for c in range(ar.size):
+            ar[c] = src[c, j]
 
 
 @chunk
