@@ -421,6 +421,20 @@ def test_multilabel_soft_margin_target_with_more_dims_than_input_follows_torch()
         check_against_torch(CL.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss, x, (y,), {}, red, rng)
 
 
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_wide_rows_match_torch(p):
+    """Rows wider than one float32 partial (SB classes): the target, whose own term is masked
+    out of the sum, falls in the first, a middle and the last partial."""
+    rng = np.random.default_rng(p)
+    C = 2 * R.SB + 37
+    x = rng.standard_normal((6, C))
+    t = np.array([0, R.SB - 1, R.SB, R.SB + 5, C - 1, 2 * R.SB])
+    w = rng.random(C) + 0.1
+    for red in REDUCTIONS:
+        check_against_torch(CL.multi_margin_loss, F.multi_margin_loss, x, (t,),
+                            dict(p=p, margin=0.7, weight=w), red, rng)
+
+
 def test_margin_losses_ignore_nan_terms_like_torch():
     x = np.random.default_rng(7).standard_normal((3, 4))
     x[0, 2] = np.nan

@@ -896,26 +896,29 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
 
 
 @inline
-def margin_sums(xv, base, p2):
-    """(sum h(z), sum h'(z)) over the view, z = base + x_c (float64 totals)."""
+def margin_sums(xv, base, p2, skip):
+    """(sum h(z), sum h'(z)) over the view but its entry ``skip``, z = base + x_c (float64
+    totals). One pass with the skipped entry masked, not two slices: a row of a few classes
+    would pay two loops' set-up for a handful of elements."""
     s = 0.0
     sd = 0.0
     zero = cst(xv, 0)
     for b0 in range(0, xv.size, SB):
         xb = xv[b0:b0 + SB]
+        k = skip - b0
         u = zero
         v = zero
         if p2:
             for c in range(xb.size):
                 z = base + xb[c]
-                z = z if z > zero else zero
+                z = z if z > zero and c != k else zero
                 u = radd(u, z * z)
                 v = radd(v, z)
         else:
             one = cst(xv, 1)
             for c in range(xb.size):
                 z = base + xb[c]
-                pos = z > zero
+                pos = z > zero and c != k
                 u = radd(u, z if pos else zero)
                 v = radd(v, one if pos else zero)
         s += u
@@ -942,10 +945,9 @@ def multi_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
         xr = x2[r]
         tr = t[r, 0]
         base = margin - xr[tr]
-        s1, d1 = margin_sums(xr[:tr], base, p2)
-        s2, d2 = margin_sums(xr[tr + 1:], base, p2)
+        sm, dm = margin_sums(xr, base, p2, tr)
         wt = np.float64(wv[tr])
-        loss = wt * (s1 + s2) / C
+        loss = wt * sm / C
         out[r] = loss
         acc += loss
         if grad:
@@ -961,7 +963,7 @@ def multi_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
                 for c in range(C):
                     z = base + xr[c]
                     gr[c] = k if z > zero else zero
-            gr[tr] = cst(gr, -(coef * (d1 + d2)))
+            gr[tr] = cst(gr, -(coef * dm))
     return acc
 
 
