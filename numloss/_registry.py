@@ -11,8 +11,17 @@ import numpy as np
 
 # "small": where call overhead dominates (1e4 elements for the elementwise losses, the size the
 # speed bar names; about 1e3 for the others); "large" and "large2": the family's two anchor
-# workloads (1e7 elements for the elementwise losses, in two layouts).
+# workloads (1e7 elements for the elementwise losses, in two layouts). The class-score family
+# has a fourth, "few": many rows of few classes (the common evaluation of a 10-class model), where
+# the per-row cost of a row kernel shows.
 SIZES = ("small", "large", "large2")
+FAMILY_SIZES = {"class-score": SIZES + ("few",)}
+ALL_SIZES = SIZES + ("few",)
+
+
+def sizes(family):
+    """The sizes a family's losses are benchmarked at."""
+    return FAMILY_SIZES.get(family, SIZES)
 
 
 @dataclass(frozen=True)
@@ -166,7 +175,7 @@ def _ctc():
     return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
 
 
-CLASS_SHAPES = {"small": (100, 10), "large": (4096, 1000), "large2": (512, 32000)}
+CLASS_SHAPES = {"small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10)}
 EMBEDDING_SHAPES = {"small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
 
 

@@ -36,7 +36,8 @@ def add_arguments(parser):
     parser.add_argument("--only", action="append", metavar="NAME", help="only this loss (repeatable)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, default=None, help="threads for numloss and torch (default: all)")
-    parser.add_argument("--size", choices=_registry.SIZES, default="large")
+    parser.add_argument("--size", choices=_registry.ALL_SIZES, default="large",
+                        help="few: many rows of few classes (class-score losses only)")
     parser.add_argument("--no-recycle", action="store_true",
                         help="fresh memory for every numloss output (set_buffer_cache_limit(0))")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -120,10 +121,14 @@ def run(args):
     if torch is not None:
         torch.set_num_threads(threads)
     dtype = np.dtype(args.dtype)
-    cases = [c for c in _registry.CASES if not args.only or c.name in args.only]
+    cases = [c for c in _registry.CASES if (not args.only or c.name in args.only)
+             and args.size in _registry.sizes(c.family)]
     unknown = set(args.only or ()) - {c.name for c in _registry.CASES}
     if unknown:
         print(f"unknown loss: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    if not cases:
+        print(f"no loss selected is benchmarked at size {args.size!r}", file=sys.stderr)
         return 2
     rounds = 3 if args.quick else 11
     rng = np.random.default_rng(0)

@@ -413,6 +413,21 @@ def test_multilabel_soft_margin_loss_matches_torch(thread_mode, case, layout):
                         case["reduction"], rng)
 
 
+@pytest.mark.parametrize("C", [10, R.SOFT_TILE + 3])
+def test_multilabel_soft_margin_across_tiles_matches_torch(C):
+    """Rows spanning several tiles of the flat exp / log1p pass (SOFT_TILE elements; one row per
+    tile when a row is longer), with per-row weights and extreme logits."""
+    rng = np.random.default_rng(C)
+    N = 2 * max(1, R.SOFT_TILE // C) + 3
+    x = rng.standard_normal((N, C)) * 30
+    x[0, :3] = [-800.0, 800.0, 0.0]
+    y = rng.random((N, C))
+    w = rng.random((N, 1)) + 0.1
+    for red in REDUCTIONS:
+        check_against_torch(CL.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss, x, (y,),
+                            dict(weight=w), red, rng)
+
+
 def test_multilabel_soft_margin_target_with_more_dims_than_input_follows_torch():
     rng = np.random.default_rng(6)
     x = rng.standard_normal(4)
@@ -702,8 +717,9 @@ def test_bad_input_raises_naming_argument(exc, word, call):
 
 
 def test_streaming_stores_give_the_same_bits(monkeypatch):
-    """NLL gradients of at least STREAM_BYTES are zero-filled with non-temporal stores (a
-    different code path): force it on small inputs and compare with the ordinary path."""
+    """NLL gradients of at least STREAM_BYTES, with rows of at least STREAM_ROW_BYTES, are
+    zero-filled with non-temporal stores (a different code path): force it on small inputs and
+    compare with the ordinary path."""
     rng = np.random.default_rng(16)
     x = (rng.standard_normal((37, 53)) * 4).astype(np.float32)
     x[3, 5] = np.nan
@@ -720,6 +736,7 @@ def test_streaming_stores_give_the_same_bits(monkeypatch):
     ]
     plain = [call(return_grad=True) for call in calls]
     monkeypatch.setattr(CL, "STREAM_BYTES", 0)
+    monkeypatch.setattr(CL, "STREAM_ROW_BYTES", 0)
     for call, (loss, grad) in zip(calls, plain):
         loss2, grad2 = call(return_grad=True)
         assert np.asarray(loss).tobytes() == np.asarray(loss2).tobytes()

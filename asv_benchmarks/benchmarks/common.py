@@ -60,4 +60,4 @@ class _LossBenchmark:
 
 
 def family_params(family):
-    return [names(family), ["float32", "float64"], list(_registry.SIZES), THREADS]
+    return [names(family), ["float32", "float64"], list(_registry.sizes(family)), THREADS]

@@ -377,6 +377,7 @@ SUM_OK = math.exp(40.0)  # every term is below e^40 if the sum is; nothing near 
 
 
 TD = 128  # positions per tile for (N, C, D) inputs with D > 1
+SOFT_TILE = 2048  # elements per tile of multilabel_soft_margin's flat exp / log1p pass
 CB = 64  # classes per float32 partial of a tile's sums
 
 
@@ -824,7 +825,9 @@ def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
 
 # --------------------------------------------------------------------------------------------
 # NLL: loss_r = -w_t x_t;  grad = -sc w_t at the target, 0 elsewhere.
-#   ip: [grad, gs, ignore_index, stream]    fp: [gscale]
+#   ip: [grad, gs, ignore_index, rows, stream]    fp: [gscale]
+#   rows = 0: the caller has the loss already (nll_sum, which also validated the targets): only
+#   the gradient is written, and the chunk returns 0.
 # --------------------------------------------------------------------------------------------
 
 
@@ -836,9 +839,10 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
     ii = ip[2]
     gscale = fp[0]
     wv = w[0]
+    rows = ip[3] != 0
     acc = 0.0
     if D == 1:
-        for r in range(lo, hi):
+        for r in range(lo, hi if rows else lo):
             tr = t[r, 0]
             if tr == ii:
                 out[r] = 0
@@ -849,7 +853,7 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
                 acc += loss
         if grad:
             g1 = g.reshape(g.size)
-            if ip[3] != 0:
+            if ip[4] != 0:
                 stream_fill(g1[lo * C:hi * C], cst(g, 0))
             else:
                 fill(g1[lo * C:hi * C], cst(g, 0))  # the block's rows are contiguous: one memset
@@ -858,7 +862,7 @@ def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
                 if tr != ii:
                     g1[r * C + tr] = cst(g, -(np.float64(wv[tr]) * (np.float64(go[r * gs]) * gscale)))
         return acc
-    for r in range(lo, hi):
+    for r in range(lo, hi if rows else lo):
         n = r // D
         d = r - n * D
         tr = t[n, d]
@@ -1056,36 +1060,54 @@ def multilabel_soft_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
     wrows = w.shape[0] > 1
     zero = cst(x, 0)
     one = cst(x, 1)
+    x1 = x.reshape(N * C)
+    T = max(1, SOFT_TILE // C)  # rows per tile
+    ex = np.empty(T * C, x.dtype)  # exp(-|x|) of the tile's elements
+    lx = np.empty(T * C, x.dtype)  # log1p(exp(-|x|))
     acc = 0.0
-    for r in range(lo, hi):
-        xr = x2[r]
-        yr = y2[r]
-        wr = w[r if wrows else 0]
-        s = 0.0
-        for b0 in range(0, C, SB):
-            xb = xr[b0:b0 + SB]
-            yb = yr[b0:b0 + SB]
-            wb = wr[b0:b0 + SB]
-            u = zero
-            for c in range(xb.size):
-                xc = xb[c]
-                yc = yb[c]
-                l1 = vlog1p(vexp(-abs(xc)))
-                sp = (xc if xc > zero else zero) + l1  # softplus(x)
-                sn = (-xc if xc < zero else zero) + l1  # softplus(-x)
-                u = radd(u, wb[c] * (yc * sn + (one - yc) * sp))
-            s += u
-        loss = s * inv
-        out[r] = loss
-        acc += loss
+    for r0 in range(lo, hi, T):
+        r1 = min(r0 + T, hi)
+        # the exp and log1p over the tile's rows as one flat vectorised loop: row by row, a row of
+        # a few classes would run them in a short loop's scalar remainder
+        xf = x1[r0 * C:r1 * C]
         if grad:
-            gr = g2[r]
-            k = cst(gr, np.float64(go[r * gs]) * gscale * inv)
-            for c in range(C):
-                xc = xr[c]
-                e = vexp(-abs(xc))
-                sig = (one if xc >= zero else e) / (one + e)
-                gr[c] = k * wr[c] * (sig - yr[c])
+            for i in range(xf.size):
+                e = vexp(-abs(xf[i]))
+                ex[i] = e
+                lx[i] = vlog1p(e)
+        else:
+            for i in range(xf.size):
+                lx[i] = vlog1p(vexp(-abs(xf[i])))
+        for r in range(r0, r1):
+            xr = x2[r]
+            yr = y2[r]
+            wr = w[r if wrows else 0]
+            er = ex[(r - r0) * C:(r - r0 + 1) * C]
+            lr = lx[(r - r0) * C:(r - r0 + 1) * C]
+            s = 0.0
+            for b0 in range(0, C, SB):
+                xb = xr[b0:b0 + SB]
+                yb = yr[b0:b0 + SB]
+                wb = wr[b0:b0 + SB]
+                lb = lr[b0:b0 + SB]
+                u = zero
+                for c in range(xb.size):
+                    xc = xb[c]
+                    yc = yb[c]
+                    sp = (xc if xc > zero else zero) + lb[c]  # softplus(x)
+                    sn = (-xc if xc < zero else zero) + lb[c]  # softplus(-x)
+                    u = radd(u, wb[c] * (yc * sn + (one - yc) * sp))
+                s += u
+            loss = s * inv
+            out[r] = loss
+            acc += loss
+            if grad:
+                gr = g2[r]
+                k = cst(gr, np.float64(go[r * gs]) * gscale * inv)
+                for c in range(C):
+                    e = er[c]
+                    sig = (one if xr[c] >= zero else e) / (one + e)
+                    gr[c] = k * wr[c] * (sig - yr[c])
     return acc
 
 
