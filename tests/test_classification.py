@@ -614,6 +614,41 @@ def test_gradient_out_buffer():
         CL.cross_entropy(x, t, reduction="none", return_grad=True, grad_output=np.ones(4))
 
 
+def test_nll_sum_blocks_in_parallel(monkeypatch):
+    """The reduced NLL forward runs its blocks in parallel: the same bits with 1 and 2 threads,
+    for the (N, C) fast path and the general path alike, matching torch; with bad class indices
+    in several blocks, the first one is reported."""
+    from numloss import _threads
+
+    rng = np.random.default_rng(21)
+    N, C = 3 * CL.block_rows(7, 64) + 11, 7  # four blocks
+    x = rng.standard_normal((N, C)).astype(np.float32)
+    t = rng.integers(0, C, N)
+    t[::9] = -100
+    w = (rng.random(C) + 0.1).astype(np.float32)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_WORK", 0)
+    results = []
+    for n in (1, 2):
+        numloss.set_num_threads(n)
+        results.append([CL.nll_loss(x, t), CL.nll_loss(x, t, reduction="sum"), CL.nll_loss(x, t, weight=w),
+                        CL.nll_loss(x[:, :, None], t[:, None], reduction="sum")])
+    numloss.set_num_threads(_threads._max_threads)
+    assert [r.tobytes() for r in results[0]] == [r.tobytes() for r in results[1]]
+    np.testing.assert_allclose(results[0][0], F.nll_loss(torch.from_numpy(x), torch.from_numpy(t)).item(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[0][3], rtol=1e-6)
+    bad = t.copy()
+    bad[N - 5] = C + 4
+    bad[CL.block_rows(7, 64) + 3] = C
+    for n in (1, 2):
+        numloss.set_num_threads(n)
+        with pytest.raises(ValueError, match=f"class index {C},"):
+            CL.nll_loss(x, bad)
+        with pytest.raises(ValueError, match=f"class index {C},"):
+            CL.nll_loss(x, bad, weight=w)
+    numloss.set_num_threads(_threads._max_threads)
+
+
 def test_thread_count_gives_identical_bits(threads):
     rng = np.random.default_rng(13)
     x = (rng.standard_normal((300, 250)) * 5).astype(np.float32)

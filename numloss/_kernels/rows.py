@@ -497,58 +497,86 @@ def index_stats(t, C, ii, w):
 
 
 @inline
-def nll_sum2d(x2, t1, w, ii, bs):
-    """``nll_sum`` for an (N, C) input and (N,) targets, which the commonest call passes as they
-    are (compiled on its own through ``.py_func`` for that call, inlined into ``nll_sum``)."""
-    nrows = t1.size
+def nll_rows2d(x2, t1, w, ii, lo, hi):
+    """Rows [lo, hi) of an (N, C) input: (position of the first class index outside [0, C) that
+    is not ``ii``, or -1; the float64 sum of w[t] over the entries not ignored; the loss sum
+    ``-w[t] x[r, t]`` in row order). Each index is checked before it is used."""
     C = x2.shape[1]
     tot = 0.0
+    acc = 0.0
+    for r in range(lo, hi):
+        tr = t1[r]
+        if tr != ii:
+            if tr < 0 or tr >= C:
+                return r, tot, acc
+            wt = w[tr]
+            tot += wt
+            acc += -(np.float64(wt) * np.float64(x2[r, tr]))
+    return -1, tot, acc
+
+
+@inline
+def nll_rows(x, t, w, ii, lo, hi):
+    """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input."""
+    N, C, D = x.shape
+    tot = 0.0
+    acc = 0.0
+    n = lo // D
+    d = lo - n * D
+    for r in range(lo, hi):
+        tr = t[n, d]
+        if tr != ii:
+            if tr < 0 or tr >= C:
+                return r, tot, acc
+            wt = w[tr]
+            tot += wt
+            acc += -(np.float64(wt) * np.float64(x[n, tr, d]))
+        d += 1
+        if d == D:
+            d = 0
+            n += 1
+    return -1, tot, acc
+
+
+@inline
+def first_bad_and_sums(bad, tots, accs):
+    """The blocks of ``nll_sum`` combined in block order."""
+    tot = 0.0
     total = 0.0
-    for lo in range(0, nrows, bs):
-        acc = 0.0
-        for r in range(lo, min(lo + bs, nrows)):
-            tr = t1[r]
-            if tr != ii:
-                if tr < 0 or tr >= C:
-                    return r, tot, 0.0
-                wt = w[tr]
-                tot += wt
-                acc += -(np.float64(wt) * np.float64(x2[r, tr]))
-        total += acc
+    for k in range(bad.size):
+        if bad[k] >= 0:
+            return bad[k], tot, 0.0
+        tot += tots[k]
+        total += accs[k]
     return -1, tot, total
 
 
 def nll_sum(x, t, w, ii, bs):
-    """The reduced NLL forward in one serial O(N) call, which also checks each class index before
-    it is used. Sums ``-w[t] x[n, t, d]`` in float64 over blocks of ``bs`` rows in row order, then
-    the blocks in order. Returns (position of the first entry outside [0, C) that is not ``ii``,
-    or -1; the float64 sum of w[t] over the entries not ignored -- torch's "mean" denominator;
-    the loss sum). Every reduced NLL, with or without the gradient, takes its loss from here."""
+    """The reduced NLL forward, which also checks each class index before it is used: blocks of
+    ``bs`` rows (parallel with ``PRANGE``), each summing in row order, then the blocks in order.
+    Returns (position of the first entry outside [0, C) that is not ``ii``, or -1; the float64
+    sum of w[t] over the entries not ignored -- torch's "mean" denominator; the loss sum). Every
+    reduced NLL, with or without the gradient, takes its loss from here."""
     N, C, D = x.shape
-    if D == 1:
-        return nll_sum2d(x.reshape((N, C)), t.reshape(N), w, ii, bs)
-    nrows = N * D
-    tot = 0.0
-    total = 0.0
-    for lo in range(0, nrows, bs):
-        acc = 0.0
-        hi = min(lo + bs, nrows)
-        n = lo // D
-        d = lo - n * D
-        for r in range(lo, hi):
-            tr = t[n, d]
-            if tr != ii:
-                if tr < 0 or tr >= C:
-                    return r, tot, 0.0
-                wt = w[tr]
-                tot += wt
-                acc += -(np.float64(wt) * np.float64(x[n, tr, d]))
-            d += 1
-            if d == D:
-                d = 0
-                n += 1
-        total += acc
-    return -1, tot, total
+    nb = -(-(N * D) // bs)
+    bad = np.empty(nb, np.int64)
+    sums = np.empty((2, nb))
+    for k in PRANGE(nb):
+        lo = k * bs
+        bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, min(lo + bs, N * D))
+    return first_bad_and_sums(bad, sums[0], sums[1])
+
+
+def nll_sum2d(x2, t1, w, ii, bs):
+    """``nll_sum`` for an (N, C) input and (N,) targets, which the commonest call passes as they
+    are: the same blocks and numbers."""
+    nb = -(-t1.size // bs)
+    bad = np.empty(nb, np.int64)
+    sums = np.empty((2, nb))
+    for k in PRANGE(nb):
+        lo = k * bs
+        bad[k], sums[0, k], sums[1, k] = nll_rows2d(x2, t1, w, ii, lo, min(lo + bs, t1.size))
+    return first_bad_and_sums(bad, sums[0], sums[1])
 
 
 # --------------------------------------------------------------------------------------------

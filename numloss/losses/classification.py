@@ -26,7 +26,7 @@ _MULTILABEL_MARGIN = Kernel(R.blocks, "multilabel_margin", ROW=R.multilabel_marg
 _MULTILABEL_SOFT_MARGIN = Kernel(R.blocks, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
 _INDEX_STATS = Kernel(R.index_stats, "index_stats")
 _NLL_SUM = Kernel(R.nll_sum, "nll_sum")
-_NLL_SUM2D = Kernel(R.nll_sum2d.py_func, "nll_sum2d")
+_NLL_SUM2D = Kernel(R.nll_sum2d, "nll_sum2d")
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
@@ -385,8 +385,8 @@ def _nll_fast(x, t, ignore_index, reduction):
     overhead. The blocks and numbers of the general path (``nll_sum2d`` is ``nll_sum``'s (N, C)
     case), with the user's arrays passed as they are (the kernel only reads them)."""
     C = x.shape[1]
-    bad, denom, total = _NLL_SUM2D.dispatcher(False)(
-        x, t, ones_weight(C, x.dtype)[0], ignore_index, max(64, BLOCK_ELEMENTS // C))
+    bad, denom, total = _NLL_SUM2D(
+        _threads.threads_for(t.size), x, t, ones_weight(C, x.dtype)[0], ignore_index, max(64, BLOCK_ELEMENTS // C))
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     if reduction == "mean":
@@ -422,7 +422,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     t2 = readonly(t, (N, D))
     bs = block_rows(C, 64 if D == 1 else R.TD)
     if reduction != "none" and C > 0:
-        # validation, denominator and the blocked loss sum in one serial O(N) pass; the kernel
+        # validation, denominator and the blocked loss sum in one O(N) pass (parallel over its blocks); the kernel
         # below only writes the gradient
         if not return_grad:
             if grad_output is not None:
@@ -430,7 +430,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
             if gradient_out is not None:
                 raise ValueError("gradient_out is only used with return_grad=True")
         w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-        bad, denom, total = _NLL_SUM(1, x3, t2, w, ignore_index, bs)
+        bad, denom, total = _NLL_SUM(_threads.threads_for(nrows), x3, t2, w, ignore_index, bs)
         if bad >= 0:
             _bad_index(t, bad, C, ignore_index)
         loss = reduce(None, total, reduction, denom, loss_shape, dtype)
