@@ -422,8 +422,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     t2 = readonly(t, (N, D))
     bs = block_rows(C, 64 if D == 1 else R.TD)
     if reduction != "none" and C > 0:
-        # validation, denominator and the blocked loss sum in one O(N) pass (parallel over its blocks); the kernel
-        # below only writes the gradient
+        # validation, denominator and the blocked loss sum in one O(N) pass (parallel over its
+        # blocks); the kernel below only writes the gradient
         if not return_grad:
             if grad_output is not None:
                 raise ValueError("grad_output is only used with return_grad=True")
