@@ -1098,7 +1098,7 @@ def multilabel_soft_margin(x, t, y, w, ip, fp, go, out, g, lo, hi):
         # the exp and log1p over the tile's rows as one flat vectorised loop: row by row, a row of
         # a few classes would run them in a short loop's scalar remainder
         xf = x1[r0 * C:r1 * C]
-        if grad:
+        if grad:  # the gradient needs exp(-|x|) too; the forward alone skips that store (~10%)
             for i in range(xf.size):
                 e = vexp(-abs(xf[i]))
                 ex[i] = e
