@@ -357,9 +357,16 @@ def margin_case(draw):
     )
 
 
-def _skip_garbage_mean(case):
-    # torch returns an uninitialised value for "mean" over an empty batch (numloss: NaN)
-    return case["reduction"] == "mean" and case["N"] == 0 and not case["unbatched"]
+def _torch_garbage(case):
+    """torch's margin losses return an uninitialised value for "sum" and "mean" over an empty batch."""
+    return case["reduction"] != "none" and case["N"] == 0 and not case["unbatched"]
+
+
+def check_empty_batch(ours, x, args, kwargs, reduction):
+    """An empty batch sums to 0 and has a NaN mean (torch's rule for its other losses); its gradient is empty."""
+    loss, g = ours(x, *args, reduction=reduction, return_grad=True, **kwargs)
+    assert loss.shape == () and g.shape == x.shape and g.dtype == x.dtype
+    assert (loss == 0) if reduction == "sum" else np.isnan(loss)
 
 
 def _margin_inputs(case):
@@ -373,24 +380,37 @@ def _margin_inputs(case):
 @SETTINGS
 @given(margin_case())
 def test_multi_margin_loss_matches_torch(thread_mode, case):
-    if _skip_garbage_mean(case):
-        return
     rng, C, shape, x = _margin_inputs(case)
     t = rng.integers(0, C, () if case["unbatched"] else (case["N"],))
     kwargs = dict(p=case["p"], margin=case["margin"])
     if case["weighted"]:
         kwargs["weight"] = (rng.random(C) + 0.1).astype(case["dtype"])
+    if _torch_garbage(case):
+        check_empty_batch(CL.multi_margin_loss, x, (t,), kwargs, case["reduction"])
+        return
     check_against_torch(CL.multi_margin_loss, F.multi_margin_loss, x, (t,), kwargs, case["reduction"], rng)
 
 
 @SETTINGS
 @given(margin_case())
 def test_multilabel_margin_loss_matches_torch(thread_mode, case):
-    if _skip_garbage_mean(case):
-        return
     rng, C, shape, x = _margin_inputs(case)
     t = rng.integers(-1, C, shape)  # rows ended by the first -1; values after it still checked
+    if _torch_garbage(case):
+        check_empty_batch(CL.multilabel_margin_loss, x, (t,), {}, case["reduction"])
+        return
     check_against_torch(CL.multilabel_margin_loss, F.multilabel_margin_loss, x, (t,), {}, case["reduction"], rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_margin_losses_over_an_empty_batch(dtype):
+    x = np.zeros((0, 4), dtype)
+    for reduction in ("sum", "mean"):
+        check_empty_batch(CL.multi_margin_loss, x, (np.zeros(0, np.int64),), dict(p=2, weight=np.ones(4, dtype)),
+                          reduction)
+        check_empty_batch(CL.multilabel_margin_loss, x, (np.zeros((0, 4), np.int64),), {}, reduction)
+    assert CL.multi_margin_loss(x, np.zeros(0, np.int64), reduction="none").shape == (0,)
+    assert CL.multilabel_margin_loss(x, np.zeros((0, 4), np.int64), reduction="none").shape == (0,)
 
 
 @SETTINGS
