@@ -471,7 +471,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
 
     ``input``: (C,) or (N, C); ``target``: class indices, (N,) (or () / (1,) for one sample);
     ``p`` is 1 or 2; ``weight``: one weight per class, applied as ``w[target]``. "mean" divides by
-    N (numloss returns NaN for an empty batch, where torch returns an uninitialised value).
+    N. Over an empty batch numloss's "sum" is 0 and its "mean" NaN; torch returns an
+    uninitialised value for both.
     A term with ``z = margin - x_t + x_c`` not above 0 (or NaN) contributes nothing, and nothing
     to the gradient, as in torch.
     """
@@ -513,8 +514,8 @@ def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False
     classes, ended by the first -1; with T that set, per sample
     ``sum_{j in targets} sum_{c not in T} max(0, 1 - x_j + x_c) / C`` (a class listed twice counts
     twice, as in torch). Every entry of ``target`` must be in [-1, C) (torch checks them all,
-    including those after the -1). "mean" divides by N (NaN for an empty batch; torch returns an
-    uninitialised value there).
+    including those after the -1). "mean" divides by N. Over an empty batch numloss's "sum" is 0 and its
+    "mean" NaN; torch returns an uninitialised value for both.
     """
     x = V.float_array(input, "input")
     dtype = x.dtype
