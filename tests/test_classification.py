@@ -197,6 +197,27 @@ def test_nll_loss_matches_torch(thread_mode, case):
     check_against_torch(CL.nll_loss, F.nll_loss, x, (t,), kwargs, case["reduction"], rng, scale=case["scale"])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nll_loss_fast_path_matches_torch(dtype):
+    """The plain call -- (N, C) input, int64 (N,) target, no weight -- has its own entry
+    (``_nll_fast``): every reduction against torch, over several blocks, with ignored rows."""
+    rng = np.random.default_rng(17)
+    N, C = 2 * CL.NLL_SUM_ROWS + 37, 9
+    x = (rng.standard_normal((N, C)) * 3).astype(dtype)
+    t = rng.integers(0, C, N)
+    t[::4] = -100
+    t[1::9] = 3
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for reduction in REDUCTIONS:
+        ours = CL.nll_loss(x, t, reduction=reduction)
+        ref = F.nll_loss(torch.from_numpy(x), torch.from_numpy(t), reduction=reduction).numpy()
+        assert np.shape(ours) == ref.shape and np.asarray(ours).dtype == dtype
+        np.testing.assert_allclose(ours, ref, **tol)
+        # the general path (any weight) runs the same blocks: the same bits with unit weights
+        general = CL.nll_loss(x, t, reduction=reduction, weight=np.ones(C, dtype))
+        assert np.asarray(ours).tobytes() == np.asarray(general).tobytes()
+
+
 @pytest.mark.parametrize("C", [2, 16, 17, R.SMALL_C, R.SMALL_C + 1, 100])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_tiles_and_rows_match_torch_across_tiles_and_blocks(C, dtype):
@@ -641,7 +662,7 @@ def test_nll_sum_blocks_in_parallel(monkeypatch):
     from numloss import _threads
 
     rng = np.random.default_rng(21)
-    N, C = 3 * CL.block_rows(7, 64) + 11, 7  # four blocks
+    N, C = 3 * CL.NLL_SUM_ROWS + 11, 7  # four blocks
     x = rng.standard_normal((N, C)).astype(np.float32)
     t = rng.integers(0, C, N)
     t[::9] = -100
@@ -659,7 +680,7 @@ def test_nll_sum_blocks_in_parallel(monkeypatch):
     np.testing.assert_allclose(results[0][1], results[0][3], rtol=1e-6)
     bad = t.copy()
     bad[N - 5] = C + 4
-    bad[CL.block_rows(7, 64) + 3] = C
+    bad[CL.NLL_SUM_ROWS + 3] = C
     for n in (1, 2):
         numloss.set_num_threads(n)
         with pytest.raises(ValueError, match=f"class index {C},"):

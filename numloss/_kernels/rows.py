@@ -497,40 +497,55 @@ def index_stats(t, C, ii, w):
 
 
 @inline
-def nll_rows2d(x2, t1, w, ii, lo, hi):
+def nll_rows2d(x2, t1, w, ii, lo, hi, out):
     """Rows [lo, hi) of an (N, C) input: (position of the first class index outside [0, C) that
     is not ``ii``, or -1; the float64 sum of w[t] over the entries not ignored; the loss sum
-    ``-w[t] x[r, t]`` in row order). Each index is checked before it is used."""
+    ``-w[t] x[r, t]`` in row order). Each index is checked before it is used. Each row's loss
+    (0 where ignored) goes to ``out[r]`` unless ``out`` is empty."""
     C = x2.shape[1]
     tot = 0.0
     acc = 0.0
-    for r in range(lo, hi):
-        tr = t1[r]
+    xb = x2[lo:hi]  # views indexed from 0: no negative-index fix-up in the loop (1.6x faster)
+    tb = t1[lo:hi]
+    ob = out[lo:hi]
+    rows = ob.size > 0
+    for i in range(tb.size):
+        tr = tb[i]
+        loss = 0.0
         if tr != ii:
             if tr < 0 or tr >= C:
-                return r, tot, acc
+                return lo + i, tot, acc
             wt = w[tr]
             tot += wt
-            acc += -(np.float64(wt) * np.float64(x2[r, tr]))
+            loss = -(np.float64(wt) * np.float64(xb[i, tr]))
+            acc += loss
+        if rows:
+            ob[i] = loss
     return -1, tot, acc
 
 
 @inline
-def nll_rows(x, t, w, ii, lo, hi):
+def nll_rows(x, t, w, ii, lo, hi, out):
     """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input."""
     N, C, D = x.shape
     tot = 0.0
     acc = 0.0
+    ob = out[lo:hi]
+    rows = ob.size > 0
     n = lo // D
     d = lo - n * D
-    for r in range(lo, hi):
+    for i in range(hi - lo):
         tr = t[n, d]
+        loss = 0.0
         if tr != ii:
             if tr < 0 or tr >= C:
-                return r, tot, acc
+                return lo + i, tot, acc
             wt = w[tr]
             tot += wt
-            acc += -(np.float64(wt) * np.float64(x[n, tr, d]))
+            loss = -(np.float64(wt) * np.float64(x[n, tr, d]))
+            acc += loss
+        if rows:
+            ob[i] = loss
         d += 1
         if d == D:
             d = 0
@@ -551,23 +566,24 @@ def first_bad_and_sums(bad, tots, accs):
     return -1, tot, total
 
 
-def nll_sum(x, t, w, ii, bs):
-    """The reduced NLL forward, which also checks each class index before it is used: blocks of
-    ``bs`` rows (parallel with ``PRANGE``), each summing in row order, then the blocks in order.
+def nll_sum(x, t, w, ii, bs, out):
+    """The NLL forward, which also checks each class index before it is used: blocks of ``bs``
+    rows (parallel with ``PRANGE``), each summing in row order, then the blocks in order.
     Returns (position of the first entry outside [0, C) that is not ``ii``, or -1; the float64
-    sum of w[t] over the entries not ignored -- torch's "mean" denominator; the loss sum). Every
-    reduced NLL, with or without the gradient, takes its loss from here."""
+    sum of w[t] over the entries not ignored -- torch's "mean" denominator; the loss sum), and
+    writes the row losses to ``out`` unless it is empty. Every NLL, with or without the
+    gradient, takes its loss from here."""
     N, C, D = x.shape
     nb = -(-(N * D) // bs)
     bad = np.empty(nb, np.int64)
     sums = np.empty((2, nb))
     for k in PRANGE(nb):
         lo = k * bs
-        bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, min(lo + bs, N * D))
+        bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, min(lo + bs, N * D), out)
     return first_bad_and_sums(bad, sums[0], sums[1])
 
 
-def nll_sum2d(x2, t1, w, ii, bs):
+def nll_sum2d(x2, t1, w, ii, bs, out):
     """``nll_sum`` for an (N, C) input and (N,) targets, which the commonest call passes as they
     are: the same blocks and numbers."""
     nb = -(-t1.size // bs)
@@ -575,7 +591,7 @@ def nll_sum2d(x2, t1, w, ii, bs):
     sums = np.empty((2, nb))
     for k in PRANGE(nb):
         lo = k * bs
-        bad[k], sums[0, k], sums[1, k] = nll_rows2d(x2, t1, w, ii, lo, min(lo + bs, t1.size))
+        bad[k], sums[0, k], sums[1, k] = nll_rows2d(x2, t1, w, ii, lo, min(lo + bs, t1.size), out)
     return first_bad_and_sums(bad, sums[0], sums[1])
 
 
@@ -852,72 +868,47 @@ def ce_prob(x, t, y, w, ip, fp, go, out, g, lo, hi):
 
 
 # --------------------------------------------------------------------------------------------
-# NLL: loss_r = -w_t x_t;  grad = -sc w_t at the target, 0 elsewhere.
-#   ip: [grad, gs, ignore_index, rows, stream]    fp: [gscale]
-#   rows = 0: the caller has the loss already (nll_sum, which also validated the targets): only
-#   the gradient is written, and the chunk returns 0.
+# NLL's gradient: -sc w_t at the target, 0 elsewhere (its loss comes from ``nll_sum``, which
+# also validated the targets; this chunk returns 0).
+#   ip: [grad, gs, ignore_index, stream]    fp: [gscale]
 # --------------------------------------------------------------------------------------------
 
 
 @chunk
 def nll(x, t, y, w, ip, fp, go, out, g, lo, hi):
     N, C, D = x.shape
-    grad = ip[0] != 0
     gs = ip[1]
     ii = ip[2]
     gscale = fp[0]
     wv = w[0]
-    rows = ip[3] != 0
-    acc = 0.0
     if D == 1:
-        for r in range(lo, hi if rows else lo):
-            tr = t[r, 0]
-            if tr == ii:
-                out[r] = 0
-                loss = 0.0
-            else:
-                loss = -(np.float64(wv[tr]) * np.float64(x[r, tr, 0]))
-                out[r] = loss
-                acc += loss
-        if grad:
-            g1 = g.reshape(g.size)
-            if ip[4] != 0:
-                stream_fill(g1[lo * C:hi * C], cst(g, 0))
-            else:
-                fill(g1[lo * C:hi * C], cst(g, 0))  # the block's rows are contiguous: one memset
-            for r in range(lo, hi):
-                tr = t[r, 0]
-                if tr != ii:
-                    g1[r * C + tr] = cst(g, -(np.float64(wv[tr]) * (np.float64(go[r * gs]) * gscale)))
-        return acc
-    for r in range(lo, hi if rows else lo):
-        n = r // D
-        d = r - n * D
-        tr = t[n, d]
-        if tr != ii:
-            loss = -(np.float64(wv[tr]) * np.float64(x[n, tr, d]))
-            out[r] = loss
-            acc += loss
+        g1 = g.reshape(g.size)
+        if ip[3] != 0:
+            stream_fill(g1[lo * C:hi * C], cst(g, 0))
         else:
-            out[r] = 0
-    if grad:
-        r = lo
-        while r < hi:
-            n = r // D
-            d0 = r - n * D
-            d1 = min(D, d0 + (hi - r))
-            if d0 == 0 and d1 == D:
-                fill(g[n].reshape(C * D), cst(g, 0))  # a whole sample: contiguous
-            else:
-                for c in range(C):
-                    fill(g[n, c, d0:d1], cst(g, 0))
-            for d in range(d0, d1):
-                tr = t[n, d]
-                if tr != ii:
-                    sc = np.float64(go[(n * D + d) * gs]) * gscale
-                    g[n, tr, d] = cst(g, -(np.float64(wv[tr]) * sc))
-            r += d1 - d0
-    return acc
+            fill(g1[lo * C:hi * C], cst(g, 0))  # the block's rows are contiguous: one memset
+        for r in range(lo, hi):
+            tr = t[r, 0]
+            if tr != ii:
+                g1[r * C + tr] = cst(g, -(np.float64(wv[tr]) * (np.float64(go[r * gs]) * gscale)))
+        return 0.0
+    r = lo
+    while r < hi:
+        n = r // D
+        d0 = r - n * D
+        d1 = min(D, d0 + (hi - r))
+        if d0 == 0 and d1 == D:
+            fill(g[n].reshape(C * D), cst(g, 0))  # a whole sample: contiguous
+        else:
+            for c in range(C):
+                fill(g[n, c, d0:d1], cst(g, 0))
+        for d in range(d0, d1):
+            tr = t[n, d]
+            if tr != ii:
+                sc = np.float64(go[(n * D + d) * gs]) * gscale
+                g[n, tr, d] = cst(g, -(np.float64(wv[tr]) * sc))
+        r += d1 - d0
+    return 0.0
 
 
 # --------------------------------------------------------------------------------------------
