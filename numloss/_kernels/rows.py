@@ -526,30 +526,34 @@ def nll_rows2d(x2, t1, w, ii, lo, hi, out):
 
 @inline
 def nll_rows(x, t, w, ii, lo, hi, out):
-    """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input."""
+    """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input, one sample's
+    run of positions at a time."""
     N, C, D = x.shape
     tot = 0.0
     acc = 0.0
     ob = out[lo:hi]
     rows = ob.size > 0
-    n = lo // D
-    d = lo - n * D
-    for i in range(hi - lo):
-        tr = t[n, d]
-        loss = 0.0
-        if tr != ii:
-            if tr < 0 or tr >= C:
-                return lo + i, tot, acc
-            wt = w[tr]
-            tot += wt
-            loss = -(np.float64(wt) * np.float64(x[n, tr, d]))
-            acc += loss
-        if rows:
-            ob[i] = loss
-        d += 1
-        if d == D:
-            d = 0
-            n += 1
+    r = lo
+    while r < hi:
+        n = r // D
+        d0 = r - n * D
+        d1 = min(D, d0 + (hi - r))
+        xs = x[n, :, d0:d1]  # views indexed from 0, as in nll_rows2d
+        ts = t[n, d0:d1]
+        os = ob[r - lo:r - lo + d1 - d0]
+        for i in range(ts.size):
+            tr = ts[i]
+            loss = 0.0
+            if tr != ii:
+                if tr < 0 or tr >= C:
+                    return r + i, tot, acc
+                wt = w[tr]
+                tot += wt
+                loss = -(np.float64(wt) * np.float64(xs[tr, i]))
+                acc += loss
+            if rows:
+                os[i] = loss
+        r += d1 - d0
     return -1, tot, acc
 
 
