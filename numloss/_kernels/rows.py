@@ -583,7 +583,11 @@ def nll_sum(x, t, w, ii, bs, out):
     sums = np.empty((2, nb))
     for k in PRANGE(nb):
         lo = k * bs
-        bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, min(lo + bs, N * D), out)
+        hi = min(lo + bs, N * D)
+        if D == 1:  # nll_rows would take its rows one position run (of one row) at a time
+            bad[k], sums[0, k], sums[1, k] = nll_rows2d(x[:, :, 0], t[:, 0], w, ii, lo, hi, out)
+        else:
+            bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, hi, out)
     return first_bad_and_sums(bad, sums[0], sums[1])
 
 
