@@ -497,31 +497,37 @@ def index_stats(t, C, ii, w):
 
 
 @inline
-def nll_rows2d(x2, t1, w, ii, lo, hi, out):
-    """Rows [lo, hi) of an (N, C) input: (position of the first class index outside [0, C) that
-    is not ``ii``, or -1; the float64 sum of w[t] over the entries not ignored; the loss sum
-    ``-w[t] x[r, t]`` in row order). Each index is checked before it is used. Each row's loss
-    (0 where ignored) goes to ``out[r]`` unless ``out`` is empty."""
-    C = x2.shape[1]
-    tot = 0.0
-    acc = 0.0
-    xb = x2[lo:hi]  # views indexed from 0: no negative-index fix-up in the loop (1.6x faster)
-    tb = t1[lo:hi]
-    ob = out[lo:hi]
-    rows = ob.size > 0
-    for i in range(tb.size):
-        tr = tb[i]
+def nll_run(xs, ts, os, w, ii, tot, acc):
+    """NLL of a run of rows: row i has class scores ``xs[:, i]`` and class index ``ts[i]``. Adds
+    ``w[t]`` (over the entries not ignored) to ``tot`` and the losses ``-w[t] x_t`` to ``acc``,
+    in row order, and stores each row's loss (0 where ignored) in ``os[i]`` unless ``os`` is
+    empty. Returns (the run's first index outside [0, C) that is not ``ii``, or -1; tot; acc):
+    each index is checked before it is used. The views are indexed from 0, so the loop has no
+    negative-index fix-up (1.6x faster than indexing from a block's first row)."""
+    C = xs.shape[0]
+    rows = os.size > 0
+    for i in range(ts.size):
+        tr = ts[i]
         loss = 0.0
         if tr != ii:
             if tr < 0 or tr >= C:
-                return lo + i, tot, acc
+                return i, tot, acc
             wt = w[tr]
             tot += wt
-            loss = -(np.float64(wt) * np.float64(xb[i, tr]))
+            loss = -(np.float64(wt) * np.float64(xs[tr, i]))
             acc += loss
         if rows:
-            ob[i] = loss
+            os[i] = loss
     return -1, tot, acc
+
+
+@inline
+def nll_rows2d(x2, t1, w, ii, lo, hi, out):
+    """Rows [lo, hi) of an (N, C) input: (position of the first class index outside [0, C) that
+    is not ``ii``, or -1; the float64 sum of w[t] over the entries not ignored; the loss sum in
+    row order), the row losses written to ``out`` unless it is empty (see ``nll_run``)."""
+    bad, tot, acc = nll_run(x2[lo:hi].T, t1[lo:hi], out[lo:hi], w, ii, 0.0, 0.0)
+    return (lo + bad if bad >= 0 else -1), tot, acc
 
 
 @inline
@@ -531,28 +537,14 @@ def nll_rows(x, t, w, ii, lo, hi, out):
     N, C, D = x.shape
     tot = 0.0
     acc = 0.0
-    ob = out[lo:hi]
-    rows = ob.size > 0
     r = lo
     while r < hi:
         n = r // D
         d0 = r - n * D
         d1 = min(D, d0 + (hi - r))
-        xs = x[n, :, d0:d1]  # views indexed from 0, as in nll_rows2d
-        ts = t[n, d0:d1]
-        os = ob[r - lo:r - lo + d1 - d0]
-        for i in range(ts.size):
-            tr = ts[i]
-            loss = 0.0
-            if tr != ii:
-                if tr < 0 or tr >= C:
-                    return r + i, tot, acc
-                wt = w[tr]
-                tot += wt
-                loss = -(np.float64(wt) * np.float64(xs[tr, i]))
-                acc += loss
-            if rows:
-                os[i] = loss
+        bad, tot, acc = nll_run(x[n, :, d0:d1], t[n, d0:d1], out[r:r + d1 - d0], w, ii, tot, acc)
+        if bad >= 0:
+            return r + bad, tot, acc
         r += d1 - d0
     return -1, tot, acc
 
