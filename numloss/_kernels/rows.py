@@ -503,7 +503,8 @@ def nll_run(xs, ts, os, w, ii, tot, acc):
     in row order, and stores each row's loss (0 where ignored) in ``os[i]`` unless ``os`` is
     empty. Returns (the run's first index outside [0, C) that is not ``ii``, or -1; tot; acc):
     each index is checked before it is used. The views are indexed from 0, so the loop has no
-    negative-index fix-up (1.6x faster than indexing from a block's first row)."""
+    negative-index fix-up (indexed from a block's first row instead, the serial forward took
+    36.5 against 23.5 us at (16384, 100), float32)."""
     C = xs.shape[0]
     rows = os.size > 0
     for i in range(ts.size):
