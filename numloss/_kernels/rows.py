@@ -534,8 +534,10 @@ def nll_rows2d(x2, t1, w, ii, lo, hi, out):
 @inline
 def nll_rows(x, t, w, ii, lo, hi, out):
     """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input, one sample's
-    run of positions at a time."""
+    run of positions at a time (for D == 1, all the rows as one run)."""
     N, C, D = x.shape
+    if D == 1:
+        return nll_rows2d(x[:, :, 0], t[:, 0], w, ii, lo, hi, out)
     tot = 0.0
     acc = 0.0
     r = lo
@@ -563,36 +565,25 @@ def first_bad_and_sums(bad, tots, accs):
     return -1, tot, total
 
 
+NLL_ROWS = None  # nll_sum's row function: nll_rows (an (N, C, D) input) or nll_rows2d ((N, C))
+
+
 def nll_sum(x, t, w, ii, bs, out):
     """The NLL forward, which also checks each class index before it is used: blocks of ``bs``
     rows (parallel with ``PRANGE``), each summing in row order, then the blocks in order.
     Returns (position of the first entry outside [0, C) that is not ``ii``, or -1; the float64
     sum of w[t] over the entries not ignored -- torch's "mean" denominator; the loss sum), and
     writes the row losses to ``out`` unless it is empty. Every NLL, with or without the
-    gradient, takes its loss from here."""
-    N, C, D = x.shape
-    nb = -(-(N * D) // bs)
+    gradient, takes its loss from here. A template (see ``blocks``): ``NLL_ROWS`` is
+    ``nll_rows`` for the general path's (N, C, D) views, ``nll_rows2d`` for the plain call's
+    (N, C) input and (N,) targets, passed as they are -- the same blocks and numbers."""
+    nrows = t.size
+    nb = -(-nrows // bs)
     bad = np.empty(nb, np.int64)
     sums = np.empty((2, nb))
     for k in PRANGE(nb):
         lo = k * bs
-        hi = min(lo + bs, N * D)
-        if D == 1:  # nll_rows would take its rows one position run (of one row) at a time
-            bad[k], sums[0, k], sums[1, k] = nll_rows2d(x[:, :, 0], t[:, 0], w, ii, lo, hi, out)
-        else:
-            bad[k], sums[0, k], sums[1, k] = nll_rows(x, t, w, ii, lo, hi, out)
-    return first_bad_and_sums(bad, sums[0], sums[1])
-
-
-def nll_sum2d(x2, t1, w, ii, bs, out):
-    """``nll_sum`` for an (N, C) input and (N,) targets, which the commonest call passes as they
-    are: the same blocks and numbers."""
-    nb = -(-t1.size // bs)
-    bad = np.empty(nb, np.int64)
-    sums = np.empty((2, nb))
-    for k in PRANGE(nb):
-        lo = k * bs
-        bad[k], sums[0, k], sums[1, k] = nll_rows2d(x2, t1, w, ii, lo, min(lo + bs, t1.size), out)
+        bad[k], sums[0, k], sums[1, k] = NLL_ROWS(x, t, w, ii, lo, min(lo + bs, nrows), out)
     return first_bad_and_sums(bad, sums[0], sums[1])
 
 

@@ -25,8 +25,8 @@ _MULTI_MARGIN = Kernel(R.blocks, "multi_margin", ROW=R.multi_margin)
 _MULTILABEL_MARGIN = Kernel(R.blocks, "multilabel_margin", ROW=R.multilabel_margin)
 _MULTILABEL_SOFT_MARGIN = Kernel(R.blocks, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
 _INDEX_STATS = Kernel(R.index_stats, "index_stats")
-_NLL_SUM = Kernel(R.nll_sum, "nll_sum")
-_NLL_SUM2D = Kernel(R.nll_sum2d, "nll_sum2d")
+_NLL_SUM = Kernel(R.nll_sum, "nll_sum", NLL_ROWS=R.nll_rows)
+_NLL_SUM2D = Kernel(R.nll_sum, "nll_sum2d", NLL_ROWS=R.nll_rows2d)
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
@@ -395,8 +395,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _nll_fast(x, t, ignore_index, reduction):
     """The NLL forward for the commonest call -- C-contiguous float (N, C) input, int64
     (N,) target, no weight -- with no more Python than needed: an O(N) loss is dominated by call
-    overhead. The blocks and numbers of the general path (``nll_sum2d`` is ``nll_sum``'s (N, C)
-    case), with the user's arrays passed as they are (the kernel only reads them)."""
+    overhead. The blocks and numbers of the general path (``nll_sum`` with ``nll_rows2d``),
+    with the user's arrays passed as they are (the kernel only reads them)."""
     C = x.shape[1]
     out = np.empty(t.size, x.dtype) if reduction == "none" else placeholders(x.dtype)["out"]
     bad, denom, total = _NLL_SUM2D(
