@@ -82,8 +82,7 @@ def _ctc(s, t):
     return args, (np.stack([dlp] * 2),)
 
 
-_TRIPLET_DOC = ("2-D embeddings: anchor (0, 0), positive (1, 0), negative (0, x): x is the "
-                "anchor-negative distance, the anchor-positive distance is 1")
+_TRIPLET_DOC = "anchor (0, 0), positive (1, 0), negative (0, x): anchor-negative distance x, anchor-positive 1"
 
 # doc: "{t}" is the target in use, other fields the fixed inputs in use.
 SLICES = {
@@ -97,7 +96,7 @@ SLICES = {
     "binary_cross_entropy_with_logits": _pointwise(1.0, -5, 5, "logit x, target {t}", axis="logit x"),
     "poisson_nll_loss": _pointwise(1.0, -3, 2, "log-rate x (log_input=True), target count {t}",
                                    axis="log-rate x"),
-    "gaussian_nll_loss": Slice("mean x", (-3, 3), 0.0, _gaussian, "mean x, target {t}, var {var} (--set var=V)",
+    "gaussian_nll_loss": Slice("mean x", (-3, 3), 0.0, _gaussian, "mean x, target {t}, var {var}",
                                fixed={"var": 1.0}),
     "kl_div": Slice("predicted probability x of class 0", (0.05, 0.95), 0.25, _kl,
                     "two classes: input log(x, 1 - x), target (p, 1 - p) with p = {t}; loss summed "
@@ -125,7 +124,7 @@ SLICES = {
                                    "dissimilar pair)"),
     "triplet_margin_loss": Slice("anchor-negative distance x", (0.05, 3), None, _triplet, _TRIPLET_DOC),
     "triplet_margin_with_distance_loss": Slice("anchor-negative distance x", (0.05, 3), None, _triplet,
-                                               _TRIPLET_DOC + " (default distance)"),
+                                               _TRIPLET_DOC),
     "ctc_loss": Slice("logit x of the label (blank's: 0) in both frames", (-4, 4), None, _ctc,
                       "two frames, classes (blank, a), target 'a': each frame's logits (0, x) "
                       "through log_softmax", batch_axis=1),
@@ -161,16 +160,17 @@ def curves(name, lo=None, hi=None, target=None, points=601, **options):
     """
     import numloss
 
-    sl = SLICES[resolve(name)]
+    name = resolve(name)
+    sl = SLICES[name]
     if target is not None and sl.target is None:
-        raise ValueError(f"--target does not apply to {name}: its slice ({_doc(resolve(name))}) has no scalar target")
+        raise ValueError(f"--target does not apply to {name}: its slice ({_doc(name)}) has no scalar target")
     lo, hi = (sl.range[0] if lo is None else lo), (sl.range[1] if hi is None else hi)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"--range must be two finite numbers A < B, got {lo} {hi}")
     fixed = {k: options.pop(k, v) for k, v in sl.fixed.items()}
     s = np.linspace(lo, hi, points)
     args, tangents = sl.build(s, sl.target if target is None else target, **fixed)
-    fn = getattr(numloss, resolve(name))
+    fn = getattr(numloss, name)
     loss = fn(*args, reduction="none", **options)
     _, grads = fn(*args, reduction="none", return_grad=True, grad_output=np.ones_like(loss), **options)
     grads = grads if isinstance(grads, tuple) else (grads,)
@@ -191,7 +191,7 @@ def draw(specs, path, lo=None, hi=None, target=None, points=601):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = [(name, options, curves(name, lo, hi, target, points, **dict(options))) for name, options in specs]
+    data = [(name, options, curves(name, lo, hi, target, points, **options)) for name, options in specs]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4))
     for name, options, (s, loss, grad) in data:
         line, = left.plot(s, loss, lw=1.5, label=_label(name, options))
@@ -264,8 +264,8 @@ def _specs(names, settings):
 def add_arguments(parser):
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = __doc__.split("\n\n")[0].replace("``", "")
-    parser.epilog = "slices (--target replaces the value after 'target' or 'label'):\n" + "\n".join(
-        f"  {n}: {_doc(n)}" for n in loss_names())
+    parser.epilog = ("slices (--target replaces the value after 'target' or 'label'; --set var=V sets "
+                     "gaussian_nll_loss's var):\n" + "\n".join(f"  {n}: {_doc(n)}" for n in loss_names()))
     parser.add_argument("names", nargs="*", metavar="NAME[:KEY=VALUE,...]",
                         help="losses by function or class name (huber_loss or HuberLoss), with options "
                              "for that curve, e.g. huber_loss:delta=0.5")

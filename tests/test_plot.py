@@ -1,4 +1,6 @@
 """``numloss plot``: the curves against torch and finite differences, the PNGs, the errors."""
+import pathlib
+import re
 import struct
 import subprocess
 import sys
@@ -146,3 +148,12 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" raise ImportError
     assert main(["plot", "l1_loss"]) == 2
     assert capsys.readouterr().err == "numloss plot: needs matplotlib: pip install matplotlib\n"
+
+
+def test_docs_show_every_loss_in_the_readme_order():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readme = re.findall(r"^\| `(\w+)` \|", (root / "README.md").read_text(), re.M)
+    headings = re.findall(r"^## `(\w+)`", (root / "docs" / "losses.md").read_text(), re.M)
+    assert headings == readme and sorted(headings) == sorted(NAMES)
+    for name in NAMES:
+        assert _png_size(root / "docs" / "img" / f"{name}.png") == (640, 320)
