@@ -167,6 +167,8 @@ def curves(name, lo=None, hi=None, target=None, points=601, **options):
     lo, hi = (sl.range[0] if lo is None else lo), (sl.range[1] if hi is None else hi)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"--range must be two finite numbers A < B, got {lo} {hi}")
+    if points < 2:
+        raise ValueError(f"--points must be at least 2, got {points}")
     fixed = {k: options.pop(k, v) for k, v in sl.fixed.items()}
     s = np.linspace(lo, hi, points)
     args, tangents = sl.build(s, sl.target if target is None else target, **fixed)
@@ -186,13 +188,11 @@ def _label(name, options):
 
 def draw(specs, path, lo=None, hi=None, target=None, points=601):
     """Draw ``specs`` (``(name, options)`` pairs) overlaid: loss on the left, gradient on the right."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
     data = [(name, options, curves(name, lo, hi, target, points, **options)) for name, options in specs]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    left, right = fig.subplots(1, 2)
     for name, options, (s, loss, grad) in data:
         line, = left.plot(s, loss, lw=1.5, label=_label(name, options))
         right.plot(s, grad, lw=1.5, color=line.get_color())
@@ -207,8 +207,8 @@ def draw(specs, path, lo=None, hi=None, target=None, points=601):
     docs = dict.fromkeys(_doc(resolve(n), target, o) for n, o in specs)
     fig.suptitle("; ".join(docs), fontsize=8)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
 
 
 def _doc(name, target=None, options=()):
@@ -249,10 +249,7 @@ def _specs(names, settings):
     specs = []
     for text in names:
         name, _, own = text.partition(":")
-        try:
-            name = resolve(name)
-        except KeyError:
-            raise KeyError(name) from None
+        name = resolve(name)
         options = {k: v for k, v in common.items() if _accepts(name, k)}
         specs.append((name, {**options, **_options(own.split(",") if own else [], name)}))
     unused = [k for k in common if not any(_accepts(n, k) for n, _ in specs)]
@@ -293,13 +290,10 @@ def run(args):
     if args.all_to is not None:
         if args.names or args.range or args.target is not None or args.set:
             return _fail("--all-to draws every loss at its defaults: give it no NAME, --range, --target or --set")
-        os.makedirs(args.all_to, exist_ok=True)
         jobs = [([(n, {})], os.path.join(args.all_to, f"{n}.png")) for n in loss_names()]
     elif not args.names:
         return _fail("give at least one NAME, or --all-to DIR")
     else:
-        if args.points < 2:
-            return _fail(f"--points must be at least 2, got {args.points}")
         try:
             jobs = [(_specs(args.names, args.set), args.output)]
         except KeyError as exc:
@@ -311,7 +305,7 @@ def run(args):
     for specs, path in jobs:
         try:
             draw(specs, path, lo, hi, args.target, args.points)
-        except (ValueError, TypeError, NotImplementedError) as exc:
+        except (ValueError, TypeError, NotImplementedError, OSError) as exc:
             return _fail(" ".join(str(exc).split()))
         print(f"wrote {path}")
     return 0
