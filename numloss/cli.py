@@ -1,4 +1,4 @@
-"""The ``numloss`` command: ``info``, ``demo`` and ``bench``."""
+"""The ``numloss`` command: ``info``, ``demo``, ``bench`` and ``plot``."""
 import argparse
 import platform
 import sys
@@ -92,11 +92,16 @@ def main(argv=None):
     from .bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="time every loss against torch and NumPy"))
+    from . import plot
+
+    plot.add_arguments(sub.add_parser("plot", help="draw losses and their gradients (needs matplotlib)"))
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
     elif args.command == "demo":
         demo()
+    elif args.command == "plot":
+        return plot.run(args)
     else:
         from .bench import run
 
