@@ -1,7 +1,7 @@
 """Generic parallel loops: ``elementwise`` (one element function over flat arrays) and
-``blocks`` (one row function over blocks of rows). Each is specialised per loss by :class:`._compile.Kernel`, which binds
-the module-level placeholders below to constants; the placeholders' values here are only there
-so that the module imports.
+``blocks`` (one row function over blocks of rows). Each is specialised per loss by
+:class:`._compile.Kernel`, which binds the module-level placeholders below to constants; the
+placeholders' values here are only there so that the module imports.
 
 Reductions are accumulated in float64 per block of ``BLOCK`` elements (or rows) and the block
 partials are summed in order afterwards, so the result has the same bits whatever the thread

@@ -41,15 +41,17 @@ TILE_ROWS = 128  # rows (or positions of one sample) per tile
 
 
 @row_function
-def cross_entropy(scores, target, probs, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
-    """Rows [lo, hi) of the (N, C, D) ``scores``; ``target`` (N, D) class indices or ``probs``
-    (N, C, D) class probabilities, by ``target_kind``; ``class_weight`` (1, C)."""
+def cross_entropy(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+    """Rows [lo, hi) of the (N, C, D) ``scores``; ``target`` (N, D) class indices or
+    ``target_values`` (N, C, D) class probabilities, by ``target_kind``; ``class_weight`` (1, C)."""
     opt = options[0]
     N, C, D = scores.shape
+    wv = class_weight[0]
     if D == 1 and C > SMALL_C:
-        return _rows(scores.reshape((N, C)), target, probs.reshape((probs.shape[0], C)), class_weight[0], opt,
-                     grad_factor, loss_rows, grad.reshape((grad.shape[0], C)), lo, hi)
-    return cross_entropy_tiles(scores, target, probs, class_weight[0], opt, grad_factor, loss_rows, grad, lo, hi)
+        y2 = target_values.reshape((target_values.shape[0], C))
+        g2 = grad.reshape((grad.shape[0], C))
+        return _rows(scores.reshape((N, C)), target, y2, wv, opt, grad_factor, loss_rows, g2, lo, hi)
+    return cross_entropy_tiles(scores, target, target_values, wv, opt, grad_factor, loss_rows, grad, lo, hi)
 
 
 @inline

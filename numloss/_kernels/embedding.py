@@ -49,8 +49,9 @@ def dots(ar, br):
 
 
 @row_function
-def cosine_embedding(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
-    """Rows [lo, hi) of the (R, D) ``a``, ``b`` and their labels ``t`` (``c``, ``gc`` unused)."""
+def cosine_embedding(input1, input2, unused, target, options, grad_factor, loss_rows, grad1, grad2, unused_grad,
+                     lo, hi):
+    """Rows [lo, hi) of the (R, D) ``input1``, ``input2`` and their labels ``target``."""
     opt = options[0]
     grad = opt.write_grad
     margin = opt.margin
@@ -58,14 +59,14 @@ def cosine_embedding(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
     f2 = opt.square_scale2
     acc = 0.0
     for r in range(lo, hi):
-        ar = a[r]
-        br = b[r]
+        ar = input1[r]
+        br = input2[r]
         dot, m1, m2 = dots(ar, br)
         m1 = f1 * m1 + COS_EPS
         m2 = f2 * m2 + COS_EPS
         denom = math.sqrt(m1 * m2)
         cos = dot / denom
-        tt = t[r]
+        tt = target[r]
         gcos = 0.0
         loss = 0.0
         if tt == 1:
@@ -75,7 +76,7 @@ def cosine_embedding(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
             v = cos - margin
             loss = v if not v < 0.0 else 0.0
             gcos = 1.0 if v >= 0.0 else 0.0
-        out[r] = loss
+        loss_rows[r] = loss
         acc += loss
         if grad:
             # float64 per element: the two terms cancel exactly where the gradient is 0 in theory
@@ -83,8 +84,8 @@ def cosine_embedding(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
             ka = sc / denom
             k1 = sc * cos * f1 / m1
             k2 = sc * cos * f2 / m2
-            gar = ga[r]
-            gbr = gb[r]
+            gar = grad1[r]
+            gbr = grad2[r]
             for j in range(ar.size):
                 x1 = np.float64(ar[j])
                 x2 = np.float64(br[j])
@@ -210,9 +211,9 @@ def cosdist(xr, yr, eps):
 
 
 @row_function
-def triplet(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
-    """Rows [lo, hi) of the (R, D) anchors ``a``, positives ``b``, negatives ``c`` (``t``
-    unused)."""
+def triplet(anchor, positive, negative, unused, options, grad_factor, loss_rows, grad_anchor, grad_positive,
+            grad_negative, lo, hi):
+    """Rows [lo, hi) of the (R, D) ``anchor``, ``positive`` and ``negative`` embeddings."""
     opt = options[0]
     grad = opt.write_grad
     cosine = opt.distance == COSINE
@@ -223,9 +224,9 @@ def triplet(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
     eps = opt.eps
     acc = 0.0
     for r in range(lo, hi):
-        ar = a[r]
-        br = b[r]
-        cr = c[r]
+        ar = anchor[r]
+        br = positive[r]
+        cr = negative[r]
         dp = dn = ds = 0.0
         cp_ = cn_ = cs_ = 0.0
         kp = hpa = hpb = kn = hna = hnc = ks = hsb = hsc = 0.0
@@ -259,7 +260,7 @@ def triplet(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
                 an, as_, dneg = 1.0, 1.0, (dn if dn != dn else ds)
         z = margin + dp - dneg
         loss = z if not z < 0.0 else 0.0
-        out[r] = loss
+        loss_rows[r] = loss
         acc += loss
         if not grad:
             continue
@@ -267,12 +268,12 @@ def triplet(a, b, c, t, options, grad_factor, out, ga, gb, gc, lo, hi):
         cp = gl
         cn = -gl * an
         cs = -gl * as_
-        gar = ga[r]
-        gbr = gb[r]
-        gcr = gc[r]
+        gar = grad_anchor[r]
+        gbr = grad_positive[r]
+        gcr = grad_negative[r]
         D = ar.size
         if cosine:
-            # d(1 - cos(x, y))/dx = -(y k - x h_x); collect the coefficients of a, b, c.
+            # d(1 - cos(x, y))/dx = -(y k - x h_x); collect the coefficients of a, p, n.
             alpha_a = cp * hpa + cn * hna
             beta_a = -cp * kp
             gamma_a = -cn * kn

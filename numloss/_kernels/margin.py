@@ -59,28 +59,28 @@ def margin_sums(xv, base, p2, skip):
 
 
 @row_function
-def multi_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
-    """Rows [lo, hi) of the (N, C, 1) ``x``, ``t`` (N, 1) class indices, ``w`` (1, C)."""
+def multi_margin(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+    """Rows [lo, hi) of the (N, C, 1) ``scores``, ``target`` (N, 1) class indices."""
     opt = options[0]
-    N, C, D = x.shape
-    grad = opt.write_grad
+    N, C, D = scores.shape
+    write_grad = opt.write_grad
     p2 = opt.power == 2
-    x2 = x.reshape((N, C))
-    g2 = g.reshape((g.shape[0], C))
-    wv = w[0]
-    margin = like(x, opt.margin)
-    zero = like(x, 0)
+    x2 = scores.reshape((N, C))
+    g2 = grad.reshape((grad.shape[0], C))
+    wv = class_weight[0]
+    margin = like(scores, opt.margin)
+    zero = like(scores, 0)
     acc = 0.0
     for r in range(lo, hi):
         xr = x2[r]
-        tr = t[r, 0]
+        tr = target[r, 0]
         base = margin - xr[tr]
         sm, dm = margin_sums(xr, base, p2, tr)
         wt = np.float64(wv[tr])
         loss = wt * sm / C
-        out[r] = loss
+        loss_rows[r] = loss
         acc += loss
-        if grad:
+        if write_grad:
             gr = g2[r]
             coef = row_factor(grad_factor, opt, r) * wt / C
             k = like(gr, coef)
@@ -100,20 +100,20 @@ def multi_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
 
 
 @row_function
-def multilabel_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
-    """Rows [lo, hi) of the (N, C, 1) ``x``; ``t`` (N, C) target classes, ended by -1."""
+def multilabel_margin(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+    """Rows [lo, hi) of the (N, C, 1) ``scores``; ``target`` (N, C) target classes, ended by -1."""
     opt = options[0]
-    N, C, D = x.shape
-    grad = opt.write_grad
-    x2 = x.reshape((N, C))
-    g2 = g.reshape((g.shape[0], C))
-    other = np.empty(C, x.dtype)  # 1 where the class is not a target
-    zero = like(x, 0)
-    one = like(x, 1)
+    N, C, D = scores.shape
+    write_grad = opt.write_grad
+    x2 = scores.reshape((N, C))
+    g2 = grad.reshape((grad.shape[0], C))
+    other = np.empty(C, scores.dtype)  # 1 where the class is not a target
+    zero = like(scores, 0)
+    one = like(scores, 1)
     acc = 0.0
     for r in range(lo, hi):
         xr = x2[r]
-        tr = t[r]
+        tr = target[r]
         k = 0
         while k < C and tr[k] >= 0:
             k += 1
@@ -121,14 +121,14 @@ def multilabel_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
         for j in range(k):
             other[tr[j]] = zero
         gr = g2[r]  # only touched when grad is set
-        coef = row_factor(grad_factor, opt, r) / C if grad else 0.0
-        kc = like(x, coef)
-        if grad:
+        coef = row_factor(grad_factor, opt, r) / C if write_grad else 0.0
+        kc = like(scores, coef)
+        if write_grad:
             fill(gr, zero)
         s = 0.0
         for j in range(k):
             base = one - xr[tr[j]]
-            if grad:
+            if write_grad:
                 cnt = 0.0
                 for b0 in range(0, C, PARTIAL_LEN):
                     xb = xr[b0:b0 + PARTIAL_LEN]
@@ -144,7 +144,7 @@ def multilabel_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
                         gb[c] += kc if on else zero
                     s += u
                     cnt += v
-                gr[tr[j]] -= like(x, coef * cnt)
+                gr[tr[j]] -= like(scores, coef * cnt)
             else:
                 for b0 in range(0, C, PARTIAL_LEN):
                     xb = xr[b0:b0 + PARTIAL_LEN]
@@ -155,7 +155,7 @@ def multilabel_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
                         u = radd(u, z if (z > zero) and (ob[c] != zero) else zero)
                     s += u
         loss = s / C
-        out[r] = loss
+        loss_rows[r] = loss
         acc += loss
     return acc
 
@@ -163,29 +163,30 @@ def multilabel_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
 
 
 @row_function
-def multilabel_soft_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
-    """Rows [lo, hi) of the (N, C, 1) ``x`` and targets ``y``; ``w`` (1, C) or (N, C)."""
+def multilabel_soft_margin(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+    """Rows [lo, hi) of the (N, C, 1) ``scores`` and ``target_values``; ``class_weight`` is
+    (1, C) or (N, C)."""
     opt = options[0]
-    N, C, D = x.shape
-    grad = opt.write_grad
+    N, C, D = scores.shape
+    write_grad = opt.write_grad
     inv = opt.inv_classes
-    x2 = x.reshape((N, C))
-    y2 = y.reshape((N, C))
-    g2 = g.reshape((g.shape[0], C))
-    wrows = w.shape[0] > 1
-    zero = like(x, 0)
-    one = like(x, 1)
-    x1 = x.reshape(N * C)
+    x2 = scores.reshape((N, C))
+    y2 = target_values.reshape((N, C))
+    g2 = grad.reshape((grad.shape[0], C))
+    wrows = class_weight.shape[0] > 1
+    zero = like(scores, 0)
+    one = like(scores, 1)
+    x1 = scores.reshape(N * C)
     T = max(1, SOFT_TILE_ELEMENTS // C)  # rows per tile
-    ex = np.empty(T * C, x.dtype)  # exp(-|x|) of the tile's elements
-    lx = np.empty(T * C, x.dtype)  # log1p(exp(-|x|))
+    ex = np.empty(T * C, scores.dtype)  # exp(-|x|) of the tile's elements
+    lx = np.empty(T * C, scores.dtype)  # log1p(exp(-|x|))
     acc = 0.0
     for r0 in range(lo, hi, T):
         r1 = min(r0 + T, hi)
         # the exp and log1p over the tile's rows as one flat vectorised loop: row by row, a row of
         # a few classes would run them in a short loop's scalar remainder
         xf = x1[r0 * C:r1 * C]
-        if grad:  # the gradient needs exp(-|x|) too; the forward alone skips that store (~10%)
+        if write_grad:  # the gradient needs exp(-|x|) too; the forward alone skips that store
             for i in range(xf.size):
                 e = vexp(-abs(xf[i]))
                 ex[i] = e
@@ -196,7 +197,7 @@ def multilabel_soft_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
         for r in range(r0, r1):
             xr = x2[r]
             yr = y2[r]
-            wr = w[r if wrows else 0]
+            wr = class_weight[r if wrows else 0]
             er = ex[(r - r0) * C:(r - r0 + 1) * C]
             lr = lx[(r - r0) * C:(r - r0 + 1) * C]
             s = 0.0
@@ -214,9 +215,9 @@ def multilabel_soft_margin(x, t, y, w, options, grad_factor, out, g, lo, hi):
                     u = radd(u, wb[c] * (yc * sn + (one - yc) * sp))
                 s += u
             loss = s * inv
-            out[r] = loss
+            loss_rows[r] = loss
             acc += loss
-            if grad:
+            if write_grad:
                 gr = g2[r]
                 k = like(gr, row_factor(grad_factor, opt, r) * inv)
                 for c in range(C):

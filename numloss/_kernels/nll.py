@@ -127,7 +127,7 @@ def nll_sum(x, t, w, ignore_index, rows_per_block, out):
 
 
 @row_function
-def nll_grad(scores, target, probs, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+def nll_grad(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
     """The gradient rows [lo, hi) of an (N, C, D) input (its loss comes from ``nll_sum``; returns
     0 and leaves ``loss_rows`` alone)."""
     opt = options[0]
