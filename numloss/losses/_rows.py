@@ -27,7 +27,7 @@ _PLACEHOLDERS = {}
 def placeholder(dtype, ndim, writeable=False):
     """An empty array of ``ndim`` dimensions for an operand a kernel call does not use (one per
     type, so every call hits the same compiled specialisation)."""
-    key = (np.dtype(dtype), ndim, writeable)
+    key = (dtype, ndim, writeable)
     p = _PLACEHOLDERS.get(key)
     if p is None:
         p = _PLACEHOLDERS[key] = np.empty((0,) * ndim, dtype)
@@ -100,8 +100,8 @@ class Rows:
         self.options = options
         self.n_grads = n_grads
 
-    def __call__(self, operands, *, options=(), reduction, denom, loss_shape, full_shape, input_shapes,
-                 return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work):
+    def __call__(self, operands, *, options=(), reduction, denom, loss_shape, full_shape, input_shapes=None,
+                 return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work=None):
         """Evaluate the loss.
 
         ``operands``: the kernel's arrays in its order (read-only; placeholders where unused),
@@ -109,29 +109,37 @@ class Rows:
         embeddings); its axis 1 is the row width. ``options``: the values of the row function's
         own options, in order. ``denom``: what "mean" divides by. ``loss_shape``: the loss
         rows' shape. ``input_shapes``: the shapes of the differentiable inputs (the gradients'
-        order), whose gradients the kernel computes on ``full_shape``. ``work``: the work units
-        for ``_threads.threads_for``.
+        order; default: one input of ``full_shape``), whose gradients the kernel computes on
+        ``full_shape``. ``work``: the work units for ``_threads.threads_for`` (default: the first
+        operand's size).
         Returns the loss, or ``(loss, grad)`` (a tuple for more than one input).
         """
         first = operands[0]
         dtype = first.dtype
         nrows = math.prod(loss_shape)
-        buffers = V.gradient_buffers(gradient_out, return_grad, input_shapes, dtype, user_inputs)
+        if input_shapes is None:
+            input_shapes = (full_shape,)
+        if gradient_out is None:
+            buffers = [None] * len(input_shapes)
+        else:
+            buffers = V.gradient_buffers(gradient_out, return_grad, input_shapes, dtype, user_inputs)
         factor, stride, scale = grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)
         grads = []
-        written = [buf is not None and tuple(shape) == tuple(full_shape) for buf, shape in zip(buffers, input_shapes)]
+        written = ()
         if return_grad:
+            written = [buf is not None and shape == full_shape for buf, shape in zip(buffers, input_shapes)]
             for buf, direct in zip(buffers, written):
                 grads.append(buf.reshape(first.shape) if direct else _buffers.empty(first.shape, dtype))
-        unused = placeholder(dtype, first.ndim, writeable=True)
-        kernel_grads = grads + [unused] * (self.n_grads - len(grads))
+        if len(grads) < self.n_grads:
+            grads += [placeholder(dtype, first.ndim, writeable=True)] * (self.n_grads - len(grads))
         rows_per_block = block_rows(first.shape[1] if first.ndim > 1 else 1, min_block_rows)
         partial = np.empty(-(-nrows // rows_per_block), np.float64)
         loss_rows = np.empty(nrows, dtype)
-        opts = np.array([(return_grad, stride, scale, *options)], self.options)
+        opts = np.empty(1, self.options)
+        opts[0] = (return_grad, stride, scale, *options)
         total = self.kernel(
-            _threads.threads_for(work), partial, rows_per_block, nrows,
-            *operands, opts, factor, loss_rows, *kernel_grads,
+            _threads.threads_for(first.size if work is None else work), partial, rows_per_block, nrows,
+            *operands, opts, factor, loss_rows, *grads,
         )
         loss = reduce(loss_rows, total, reduction, denom, loss_shape, dtype)
         return finish(loss, grads, full_shape, input_shapes, buffers, return_grad, written)

@@ -55,11 +55,6 @@ def _stream(x3):
     return bool(x3.nbytes >= STREAM_BYTES and x3.shape[1] * x3.itemsize >= STREAM_ROW_BYTES)
 
 
-def _view(a, shape):
-    """A read-only C-contiguous view (a copy if needed) of ``a`` with ``shape``."""
-    return V.flat_readonly(a).reshape(shape)
-
-
 _ONES = {}
 
 
@@ -75,20 +70,16 @@ def ones_weight(C, dtype):
     return w
 
 
-def _class_rows(rows, x, x3, *, target=None, probs=None, class_weight=None, **kw):
-    """Run a class-score row kernel on ``x3`` (the input ``x`` viewed as (N, C, D)); its
-    gradient has the input's shape."""
+def _class_operands(x3, target=None, target_values=None, class_weight=None):
+    """The operands of a class-score row kernel: the (N, C, D) scores, the class-index target,
+    the target values and the class weight (placeholders / ones where the loss has none)."""
     dtype = x3.dtype
-    operands = (
+    return (
         x3,
         placeholder(np.int64, 2) if target is None else target,
-        placeholder(dtype, 3) if probs is None else probs,
+        placeholder(dtype, 3) if target_values is None else target_values,
         ones_weight(x3.shape[1], dtype) if class_weight is None else class_weight,
     )
-    kw.setdefault("full_shape", x.shape)
-    kw.setdefault("input_shapes", (x.shape,))
-    kw.setdefault("work", x3.size)
-    return rows(operands, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,7 +103,7 @@ def _class_weight(weight, C, dtype):
         raise ValueError(
             f"weight must be a 1-D array with one weight per class (shape ({C},)), got shape {w.shape}"
         )
-    return _view(w, (1, C))
+    return V.flat_readonly(w, view=(1, C))
 
 
 def _check_indices(t, C, ignore_index, w2, dtype):
@@ -120,7 +111,7 @@ def _check_indices(t, C, ignore_index, w2, dtype):
     ``target``); returns torch's "mean" denominator: the sum of ``w[t]`` over the entries not
     ignored (their count without ``weight``) -- one compiled pass over the targets."""
     w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-    bad, _, total = _INDEX_STATS(1, _view(t, (t.size,)), C, ignore_index, w)
+    bad, _, total = _INDEX_STATS(1, V.flat_readonly(t, view=(t.size,)), C, ignore_index, w)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     return total
@@ -221,9 +212,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user)
         if C == 0:
             return _empty_classes(x, -0.0, reduction, denom, loss_shape, **grad_kw)
-        return _class_rows(
-            _CROSS_ENTROPY, x, _view(x, (N, C, D)), probs=_view(y, (N, C, D)), class_weight=w2,
-            options=(CE.PROBABILITIES, -1, eps, 0.0), reduction=reduction, denom=denom, loss_shape=loss_shape,
+        return _CROSS_ENTROPY(
+            _class_operands(V.flat_readonly(x, view=(N, C, D)), target_values=V.flat_readonly(y, view=(N, C, D)),
+                            class_weight=w2),
+            full_shape=x.shape, options=(CE.PROBABILITIES, -1, eps, 0.0), reduction=reduction, denom=denom,
+            loss_shape=loss_shape,
             min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
         )
 
@@ -234,10 +227,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if C == 0:
         return _empty_classes(x, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, **grad_kw)
     wsum = float(np.sum(w2, dtype=np.float64)) if w2 is not None else float(C)
-    result = _class_rows(
-        _CROSS_ENTROPY, x, _view(x, (N, C, D)), target=_view(t, (N, D)), class_weight=w2,
-        options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum), reduction=reduction,
-        denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
+    result = _CROSS_ENTROPY(
+        _class_operands(V.flat_readonly(x, view=(N, C, D)), target=V.flat_readonly(t, view=(N, D)), class_weight=w2),
+        full_shape=x.shape, options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum),
+        reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
     if reduction == "mean" and denom == 0:
         # torch divides the NLL part and the smoothing part by the zero total separately: 0/0
@@ -307,8 +300,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     N, C, D, loss_shape = _index_layout(x, t)
     w2 = _class_weight(weight, C, dtype)
     nrows = N * D
-    x3 = _view(x, (N, C, D))
-    t2 = _view(t, (N, D))
+    x3 = V.flat_readonly(x, view=(N, C, D))
+    t2 = V.flat_readonly(t, view=(N, D))
     grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
                    user_inputs=(input, target, weight))
     check_grad_options(**grad_kw)
@@ -326,9 +319,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     loss = reduce(out, total, reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
-    _, grad = _class_rows(
-        _NLL_GRAD, x, x3, target=t2, class_weight=w2, options=(ignore_index, _stream(x3)), reduction=reduction,
-        denom=denom, loss_shape=loss_shape, min_block_rows=64 if D == 1 else CE.TILE_ROWS, **grad_kw,
+    _, grad = _NLL_GRAD(
+        _class_operands(x3, target=t2, class_weight=w2), full_shape=x.shape, options=(ignore_index, _stream(x3)),
+        reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=64 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
     return loss, grad
 
@@ -381,9 +374,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"target contains class index {int(bad)}, outside [0, {C})")
     w2 = _class_weight(weight, C, dtype)
     loss_shape = (nframe,) if t.ndim == 1 else ()
-    return _class_rows(
-        _MULTI_MARGIN, x, _view(x2, (N, C, 1)), target=_view(t, (N, 1)), class_weight=w2,
-        options=(int(pv), margin), reduction=reduction, denom=nframe if nframe else math.nan,
+    return _MULTI_MARGIN(
+        _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, 1)), class_weight=w2),
+        full_shape=x.shape, options=(int(pv), margin), reduction=reduction, denom=nframe if nframe else math.nan,
         loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
         user_inputs=(input, target, weight),
     )
@@ -410,10 +403,10 @@ def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False
         bad = t[(t < -1) | (t >= C)].flat[0]
         raise ValueError(f"target contains {int(bad)}, outside [-1, {C}) (class indices, -1 ends a row)")
     loss_shape = (N,) if x.ndim == 2 else ()
-    return _class_rows(
-        _MULTILABEL_MARGIN, x, _view(x2, (N, C, 1)), target=_view(t, (N, C)),
-        reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape, return_grad=return_grad,
-        grad_output=grad_output, gradient_out=gradient_out, user_inputs=(input, target),
+    return _MULTILABEL_MARGIN(
+        _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, C))),
+        full_shape=x.shape, reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape,
+        return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=(input, target),
     )
 
 
@@ -445,18 +438,18 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     C = shape[-1]
     loss_shape = shape[:-1]
     nrows = math.prod(loss_shape)
-    xb = V.flat_readonly(x, shape).reshape(nrows, C, 1)
-    yb = V.flat_readonly(y, shape).reshape(nrows, C, 1)
+    xb = V.flat_readonly(x, shape, view=(nrows, C, 1))
+    yb = V.flat_readonly(y, shape, view=(nrows, C, 1))
     if w is None:
         w2 = None
     elif all(s == 1 for s in w.shape[:-1]):  # one weight per class (or one for all)
-        w2 = V.flat_readonly(w.reshape(w.shape[-1:] if w.ndim else (1,)), (C,)).reshape(1, C)
+        w2 = V.flat_readonly(w.reshape(w.shape[-1:] if w.ndim else (1,)), (C,), view=(1, C))
     else:
-        w2 = V.flat_readonly(w, shape).reshape(nrows, C)
-    return _class_rows(
-        _MULTILABEL_SOFT_MARGIN, x, xb, probs=yb, class_weight=w2, options=(V.divide(1.0, C_in),),
+        w2 = V.flat_readonly(w, shape, view=(nrows, C))
+    return _MULTILABEL_SOFT_MARGIN(
+        _class_operands(xb, target_values=yb, class_weight=w2), options=(V.divide(1.0, C_in),),
         reduction=reduction, denom=nrows if nrows else math.nan, loss_shape=loss_shape, full_shape=shape,
-        return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
+        input_shapes=(x.shape,), return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
     )
 
 

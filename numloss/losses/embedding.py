@@ -28,7 +28,7 @@ def _embedding_rows(rows, inputs, full, rows_shape, target=None, **kw):
     """Run an embedding row kernel on ``inputs`` broadcast to ``full`` and viewed as
     ``rows_shape`` (R, D); gradients are returned in the inputs' shapes."""
     dtype = inputs[0].dtype
-    arrays = [V.flat_readonly(x, full).reshape(rows_shape) for x in inputs]
+    arrays = [V.flat_readonly(x, full, view=rows_shape) for x in inputs]
     operands = arrays + [placeholder(dtype, 2)] * (3 - len(arrays))
     operands.append(placeholder(dtype, 1) if target is None else target)
     nrows = rows_shape[0]
