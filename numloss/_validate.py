@@ -126,13 +126,16 @@ def same_shape(a, b, name_a, name_b):
         )
 
 
-def flat_readonly(arr, shape=None):
-    """A C-contiguous, read-only, flat view (a copy only when broadcasting or a layout needs
-    it). Read-only views give every call the same Numba specialisation and guarantee that a
-    kernel cannot write to a user's array."""
+def flat_readonly(arr, shape=None, view=-1):
+    """A C-contiguous, read-only, flat view -- or one of shape ``view`` -- of ``arr`` broadcast
+    to ``shape`` (a copy only when broadcasting or a layout needs it). Read-only views give every
+    call the same Numba specialisation and guarantee that a kernel cannot write to a user's
+    array."""
     if shape is not None and arr.shape != tuple(shape):
         arr = np.broadcast_to(arr, shape)
-    out = np.ascontiguousarray(arr).reshape(-1)  # always a new view object
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    out = arr.reshape(view)  # always a new view object
     out.flags.writeable = False
     return out
 

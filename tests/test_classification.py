@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 import numloss
 from _torch_ref import fd_grad
-from numloss._kernels import rows as R
+from numloss._kernels import cross_entropy as CEK
+from numloss._kernels import margin as MK
+from numloss._kernels import softmax as SK
+from numloss._kernels._rowbase import PARTIAL_LEN
+from numloss.losses import _rows
 from numloss.losses import classification as CL
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture], derandomize=True, database=None)
@@ -218,14 +222,14 @@ def test_nll_loss_fast_path_matches_torch(dtype):
         assert np.asarray(ours).tobytes() == np.asarray(general).tobytes()
 
 
-@pytest.mark.parametrize("C", [2, 16, 17, R.SMALL_C, R.SMALL_C + 1, 100])
+@pytest.mark.parametrize("C", [2, 16, 17, CEK.SMALL_C, CEK.SMALL_C + 1, 100])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_tiles_and_rows_match_torch_across_tiles_and_blocks(C, dtype):
     """(N, C) inputs on both sides of SMALL_C (transposed tiles / rows), with N spanning many
     tiles of TD rows and several reduction blocks; the row's max beyond its first 16 logits
     (the provisional shift's redo), ignored rows, a NaN row, smoothing and weights."""
     rng = np.random.default_rng(C)
-    N = 3 * CL.block_rows(C) + R.TD // 2 + 1
+    N = 3 * _rows.block_rows(C) + CEK.TILE_ROWS // 2 + 1
     x = (rng.standard_normal((N, C)) * 20).astype(dtype)
     x[::7, C - 1] = 300.0  # the max past the first 16 classes: exp(x - shift) would overflow
     x[5] = np.nan
@@ -454,12 +458,12 @@ def test_multilabel_soft_margin_loss_matches_torch(thread_mode, case, layout):
                         case["reduction"], rng)
 
 
-@pytest.mark.parametrize("C", [10, R.SOFT_TILE + 3])
+@pytest.mark.parametrize("C", [10, MK.SOFT_TILE_ELEMENTS + 3])
 def test_multilabel_soft_margin_across_tiles_matches_torch(C):
     """Rows spanning several tiles of the flat exp / log1p pass (SOFT_TILE elements; one row per
     tile when a row is longer), with per-row weights and extreme logits."""
     rng = np.random.default_rng(C)
-    N = 2 * max(1, R.SOFT_TILE // C) + 3
+    N = 2 * max(1, MK.SOFT_TILE_ELEMENTS // C) + 3
     x = rng.standard_normal((N, C)) * 30
     x[0, :3] = [-800.0, 800.0, 0.0]
     y = rng.random((N, C))
@@ -482,9 +486,9 @@ def test_multi_margin_wide_rows_match_torch(p):
     """Rows wider than one float32 partial (SB classes): the target, whose own term is masked
     out of the sum, falls in the first, a middle and the last partial."""
     rng = np.random.default_rng(p)
-    C = 2 * R.SB + 37
+    C = 2 * PARTIAL_LEN + 37
     x = rng.standard_normal((6, C))
-    t = np.array([0, R.SB - 1, R.SB, R.SB + 5, C - 1, 2 * R.SB])
+    t = np.array([0, PARTIAL_LEN - 1, PARTIAL_LEN, PARTIAL_LEN + 5, C - 1, 2 * PARTIAL_LEN])
     w = rng.random(C) + 0.1
     for red in REDUCTIONS:
         check_against_torch(CL.multi_margin_loss, F.multi_margin_loss, x, (t,),
@@ -512,16 +516,14 @@ def test_margin_kinks_follow_torch():
 
 
 def test_softmax_exp_accuracy():
-    """rows.sexp (float32 exp for the softmax): <= 1.1 ulp against float64 on [-87.33, 88.3],
+    """softmax.softmax_exp (float32 exp for the softmax): <= 1.1 ulp against float64 on [-87.33, 88.3],
     0 below (flushed subnormals), inf above, NaN kept."""
     import numba
-
-    from numloss._kernels import rows as R
 
     @numba.njit(error_model="numpy", fastmath={"contract"})
     def run(z, out):
         for i in range(z.size):
-            out[i] = R.sexp(z[i])
+            out[i] = SK.softmax_exp(z[i])
 
     z = np.concatenate([np.linspace(-87.33, 88.3, 4_000_001, dtype=np.float32),
                         np.float32(-1.0) * np.arange(4096, dtype=np.float32) * np.float32(2.0**-20)])

@@ -125,7 +125,12 @@ def _property_test(name):
     return test
 
 
-for _name in SPECS:
+def test_every_elementwise_loss_has_property_specs():
+    """The property tests below run for every elementwise loss of the registry."""
+    assert set(SPECS) == set(GRAD_OF)
+
+
+for _name in GRAD_OF:
     globals()[f"test_{_name}_matches_torch_on_drawn_inputs"] = _property_test(_name)
 
 

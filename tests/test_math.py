@@ -34,7 +34,7 @@ from numba import njit, prange
 
 import numloss._kernels._math as nlmath
 from numloss._kernels._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
-from numloss._kernels.rows import sexp
+from numloss._kernels.softmax import softmax_exp as sexp
 
 FUNCS = {"vexp": vexp, "vlog": vlog, "vlog1p": vlog1p,
          "vsoftplus": vsoftplus, "vsigmoid": vsigmoid}
@@ -213,7 +213,7 @@ def test_vexp_float32_exhaustive():
 
 
 def test_sexp_float32_exhaustive():
-    """rows.sexp, the cross-entropy's exp of x - shift: every float32 in [-87.33, 0] within the
+    """softmax.softmax_exp, the cross-entropy's exp of x - shift: every float32 in [-87.33, 0] within the
     1.05 ulp its comment states; below that it flushes to 0, which is what a subnormal term is
     worth beside a softmax denominator >= 1."""
     lo = b32(-87.33654)

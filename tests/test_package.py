@@ -2,26 +2,25 @@
 import os
 import subprocess
 import sys
+import pathlib
 import textwrap
 
 import pytest
 
 import numloss
+from numloss._registry import CASES
+from numloss.losses._base import Loss
 
-EXPECTED_FUNCTIONS = [
-    "l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "soft_margin_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "poisson_nll_loss", "gaussian_nll_loss", "kl_div",
-    "hinge_embedding_loss", "margin_ranking_loss", "rmse_loss", "msle_loss", "hinge_loss",
-    "cross_entropy", "nll_loss", "multi_margin_loss", "multilabel_margin_loss", "multilabel_soft_margin_loss",
-    "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "ctc_loss",
-]
-EXPECTED_CLASSES = [
-    "L1Loss", "MSELoss", "HuberLoss", "SmoothL1Loss", "SoftMarginLoss", "BCELoss", "BCEWithLogitsLoss",
-    "PoissonNLLLoss", "GaussianNLLLoss", "KLDivLoss", "HingeEmbeddingLoss", "MarginRankingLoss",
-    "CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
-    "CosineEmbeddingLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss", "CTCLoss",
-    "RMSELoss", "MSLELoss", "HingeLoss",
-]
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _loss_classes():
+    """{function: class name} of the loss classes numloss exports."""
+    return {
+        obj.function: name
+        for name, obj in vars(numloss).items()
+        if isinstance(obj, type) and issubclass(obj, Loss) and obj.function is not None
+    }
 
 
 def test_compiled_extension_is_importable():
@@ -61,13 +60,30 @@ def test_demo_runs_beside_torch():
 
 
 def test_public_names():
-    """Every torch.nn loss (21) and the three extras, as functions and as classes."""
-    assert len(EXPECTED_FUNCTIONS) == len(EXPECTED_CLASSES) == 24
-    for name in EXPECTED_FUNCTIONS:
-        assert callable(getattr(numloss, name)), name
-        assert getattr(numloss.functional, name) is getattr(numloss, name)
-    for name in EXPECTED_CLASSES:
-        assert isinstance(getattr(numloss, name), type), name
+    """Every torch.nn loss (21) and the three extras, as functions and as classes: every loss of
+    the registry is exported with a functional alias and a class, and nothing else is."""
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names)) == 24
+    assert set(numloss.functional.__all__) == set(names)
+    classes = _loss_classes()
+    assert len(classes) == 24
+    for name in names:
+        fn = getattr(numloss, name)
+        assert callable(fn), name
+        assert getattr(numloss.functional, name) is fn
+        assert fn in classes, f"{name} has no loss class"
+        assert getattr(numloss, classes[fn]).function is fn
+
+
+def test_every_public_loss_has_a_readme_row():
+    """The README's loss table lists every registry loss with its class."""
+    rows = [line for line in README.read_text().splitlines() if line.startswith("|")]
+    classes = _loss_classes()
+    for case in CASES:
+        cls = classes[getattr(numloss, case.name)]
+        assert any(f"`{case.name}`" in row and f"`{cls}`" in row for row in rows), (
+            f"README has no table row for {case.name} / {cls}"
+        )
 
 
 def test_set_num_threads_validates(threads):

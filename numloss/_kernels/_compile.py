@@ -37,6 +37,12 @@ for _module in (r"numba\.core\.ssa", r".*[/\\]numloss[/\\]_kernels[/\\]"):
 
 NJIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
+# Helpers of the kernels: ``inline`` ones are inlined into their caller at Numba-IR level; a
+# ``row_function`` is compiled once per dtype and called (from the serial and the parallel
+# driver alike), which keeps compile time down. Both with the drivers' options.
+inline = numba.njit(inline="always", **NJIT_OPTIONS)
+row_function = numba.njit(**NJIT_OPTIONS)
+
 
 def _const_key(value):
     if callable(value):

@@ -1,6 +1,7 @@
-"""Generic parallel loops. Each is specialised per loss by :class:`._compile.Kernel`, which binds
-the module-level placeholders below to constants; the placeholders' values here are only there
-so that the module imports.
+"""Generic parallel loops: ``elementwise`` (one element function over flat arrays) and
+``blocks`` (one row function over blocks of rows). Each is specialised per loss by
+:class:`._compile.Kernel`, which binds the module-level placeholders below to constants; the
+placeholders' values here are only there so that the module imports.
 
 Reductions are accumulated in float64 per block of ``BLOCK`` elements (or rows) and the block
 partials are summed in order afterwards, so the result has the same bits whatever the thread
@@ -20,6 +21,7 @@ NGRAD = 1  # gradients per element written: 1 (d/da) or 2 (d/da and the second o
 WEIGHTED = False  # multiply loss and gradients by w[i]
 NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
 GRAD = False  # write gradients
+ROW = None  # blocks: the row function (see ``_rowbase``)
 
 
 def n_blocks(n):
@@ -86,5 +88,18 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
         partial[k] = block_sum(buf)
     total = 0.0
     for k in range(partial.size):  # in block order: the same sum whatever the thread count
+        total += partial[k]
+    return total
+
+
+def blocks(partial, rows_per_block, nrows, *args):
+    """Rows ``[0, nrows)`` in blocks of ``rows_per_block``: ``partial[k] = ROW(*args, lo, hi)``
+    for block k's rows ``[lo, hi)``; returns the partials' sum, added in block order."""
+    for k in PRANGE(partial.size):
+        lo = k * rows_per_block
+        hi = min(lo + rows_per_block, nrows)
+        partial[k] = ROW(*args, lo, hi)
+    total = 0.0
+    for k in range(partial.size):
         total += partial[k]
     return total

@@ -124,71 +124,11 @@ import math
 import numpy as np
 import numba
 from numba import types
-from numba.extending import intrinsic, overload
-from llvmlite import ir
+from numba.extending import overload
+
+from ._intrinsics import as_float, as_int, fdiv, fma
 
 __all__ = ["vexp", "vlog", "vlog1p", "vsoftplus", "vsigmoid"]
-
-
-# ---------------------------------------------------------------------------
-# Intrinsics: bit casts, fused multiply-add, IEEE division
-# ---------------------------------------------------------------------------
-
-_INT_OF_FLOAT = {32: types.int32, 64: types.int64}
-_FLOAT_OF_INT = {32: types.float32, 64: types.float64}
-
-
-@intrinsic
-def _as_int(typingctx, x):
-    """Reinterpret the bits of a float32/float64 as int32/int64."""
-    if not isinstance(x, types.Float) or x.bitwidth not in _INT_OF_FLOAT:
-        return None
-    rt = _INT_OF_FLOAT[x.bitwidth]
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(rt))
-
-    return rt(x), codegen
-
-
-@intrinsic
-def _as_float(typingctx, i):
-    """Reinterpret the bits of an int32/int64 as float32/float64."""
-    if not isinstance(i, types.Integer) or i.bitwidth not in _FLOAT_OF_INT:
-        return None
-    rt = _FLOAT_OF_INT[i.bitwidth]
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], context.get_value_type(rt))
-
-    return rt(i), codegen
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """a*b + c as llvm.fmuladd (fused where the target has FMA)."""
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, sig, args):
-        fty = context.get_value_type(sig.return_type)
-        fn = builder.module.declare_intrinsic(
-            "llvm.fmuladd", [fty], fnty=ir.FunctionType(fty, [fty] * 3))
-        return builder.call(fn, list(args))
-
-    return a(a, b, c), codegen
-
-
-@intrinsic
-def _div(typingctx, a, b):
-    """IEEE a/b with no ZeroDivisionError check (x/0 -> +-inf/NaN)."""
-    if not (isinstance(a, types.Float) and a == b):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.fdiv(args[0], args[1])
-
-    return a(a, b), codegen
 
 
 # ---------------------------------------------------------------------------
@@ -336,7 +276,7 @@ def _make_impls(ft, it, bits):
         sqrth = 0x3FE6A09E667F3BCD
     ns = dict(
         ft=ft, it=it, i32=i32, np=np,
-        _fma=_fma, _div=_div, _as_int=_as_int, _as_float=_as_float,
+        _fma=fma, _div=fdiv, _as_int=as_int, _as_float=as_float,
         EXP_LO=ft(exp_lo), EXP_HI=ft(exp_hi),
         LOG2E=ft(1.0 / math.log(2.0)), SHIFT=ft(offset + 0.5),
         OFFSET=i32(offset),

@@ -10,12 +10,15 @@ from numba.extending import overload
 
 
 def like(x, c):
-    """``c`` converted to the type of ``x`` (pure-Python fallback for interpreted use)."""
+    """``c`` converted to the type of ``x`` -- or of ``x``'s elements when ``x`` is an array
+    (pure-Python fallback for interpreted use)."""
     return np.asarray(x).dtype.type(c)
 
 
 @overload(like, inline="always")
 def _like_overload(x, c):
+    if isinstance(x, types.Array):
+        x = x.dtype
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x, c: np.float32(c)
     return lambda x, c: np.float64(c)

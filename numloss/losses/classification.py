@@ -1,9 +1,10 @@
 """Classification losses: cross-entropy, NLL, and the multi-class / multi-label margin losses.
 
-Each is one fused sweep per row of classes (``numloss/_kernels/rows.py``): the loss, the
-reduction (float64, in fixed blocks of rows: the same bits for any thread count) and, with
-``return_grad=True``, the gradient row written in the same sweep. Without ``return_grad`` no
-``(N, C)`` temporary exists; with it the only one is the returned gradient.
+Each is one fused sweep per row of classes (row functions in ``numloss/_kernels``, run by
+``_rows.Rows``): the loss, the reduction (float64, in fixed blocks of rows: the same bits for
+any thread count) and, with ``return_grad=True``, the gradient row written in the same sweep.
+Without ``return_grad`` no ``(N, C)`` temporary exists; with it the only one is the returned
+gradient.
 
 Semantics are torch 2.13's (``torch.nn.functional``), including its corner cases; where numloss
 deviates on purpose it is said in the function's docstring.
@@ -14,88 +15,44 @@ import numpy as np
 
 from .. import _buffers, _threads
 from .. import _validate as V
-from .._kernels import rows as R
+from .._kernels import cross_entropy as CE
+from .._kernels import margin as M
+from .._kernels import nll as NLL
 from .._kernels._compile import Kernel
 from ._base import loss_class
+from ._rows import Rows, check_grad_options, finish, grad_factor, placeholder, reduce
 
-_CE_INDEX = Kernel(R.blocks, "ce_index", ROW=R.ce_index)
-_CE_PROB = Kernel(R.blocks, "ce_prob", ROW=R.ce_prob)
-_NLL = Kernel(R.blocks, "nll", ROW=R.nll)
-_MULTI_MARGIN = Kernel(R.blocks, "multi_margin", ROW=R.multi_margin)
-_MULTILABEL_MARGIN = Kernel(R.blocks, "multilabel_margin", ROW=R.multilabel_margin)
-_MULTILABEL_SOFT_MARGIN = Kernel(R.blocks, "multilabel_soft_margin", ROW=R.multilabel_soft_margin)
-_INDEX_STATS = Kernel(R.index_stats, "index_stats")
-_NLL_SUM = Kernel(R.nll_sum, "nll_sum", NLL_ROWS=R.nll_rows)
-_NLL_SUM2D = Kernel(R.nll_sum, "nll_sum2d", NLL_ROWS=R.nll_rows2d)
+_CROSS_ENTROPY = Rows(CE.cross_entropy, "cross_entropy", CE.OPTIONS)
+_NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS)
+_MULTI_MARGIN = Rows(M.multi_margin, "multi_margin", M.MULTI_MARGIN_OPTIONS)
+_MULTILABEL_MARGIN = Rows(M.multilabel_margin, "multilabel_margin", M.MULTILABEL_MARGIN_OPTIONS)
+_MULTILABEL_SOFT_MARGIN = Rows(M.multilabel_soft_margin, "multilabel_soft_margin",
+                               M.MULTILABEL_SOFT_MARGIN_OPTIONS)
+_INDEX_STATS = Kernel(NLL.index_stats, "index_stats")
+_NLL_SUM = Kernel(NLL.nll_sum, "nll_sum", NLL_ROWS=NLL.nll_rows)
+_NLL_SUM2D = Kernel(NLL.nll_sum, "nll_sum2d", NLL_ROWS=NLL.nll_rows2d)
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
 """
 
-# --------------------------------------------------------------------------------------------
-# Running a row kernel (shared with ``embedding.py``)
-# --------------------------------------------------------------------------------------------
-
-BLOCK_ELEMENTS = 16384  # elements per reduction block (rows per block = this / row width)
-
-
-# NLL's gradient is zero-filled with non-temporal (streaming) stores when it is at least this
-# large: a gradient that size is rarely still in cache when it is next read, and streaming skips
-# reading its old contents into the cache. (The last-level cache size the OS reports is no guide:
-# this project's 2-core VM reports 320 MB, yet streaming a 16 MB gradient was faster there.)
-# Measured in `numloss bench` on the (4096, 1000) anchor: loss+grad 2.3x and 5.8x torch with
-# streaming, 1.3x and 1.1x without (interleaved with torch, which evicts the buffer between calls).
+# Tuning constants (their measurements: docs/performance.md, "Row kernels: measured constants").
+# NLL's gradient is zero-filled with streaming stores when it is this large (it will not be in
+# cache when next read) and its rows this long (a short row's target store would read back the
+# line just streamed out).
 STREAM_BYTES = 4 << 20
-# ... and only when its rows are at least this long: each row's one nonzero is stored after the
-# fill, and on a line just streamed out that store reads the line back from memory. With short
-# rows nearly every line has one. Measured interleaved with torch (float32, 2 threads, medians):
-# plain stores won at 10, 50 and 100 classes (1.11 against 1.29 ms at (200000, 10); 0.42
-# against 0.70 ms at (40000, 50)), tied at 250, and streaming won at 1000 (0.32 against 0.37 ms).
 STREAM_ROW_BYTES = 1024
-
-
-# Work units (see ``_threads.threads_for``) per row of an NLL forward: a gather of one logit, a
-# cache miss when the input is large. Measured side by side, serial against 2 threads
-# (float32): 2 threads lost at 4096 rows (6.6 against 8.4 us at C = 100), won from 16384 rows
-# (18.3 against 21.1 us at C = 10, 41.6 against 59.6 us at C = 100).
+# Work units (see ``_threads.threads_for``) per row of an NLL forward: one gathered logit.
 GATHER_WORK = 4
-# Rows per block of that forward (``nll_sum``): a row is one gathered logit, so its blocks are
-# sized in rows. At (4096, 1000), float32, serial: 9.1 us in blocks of 64 rows (the row kernels'
-# BLOCK_ELEMENTS / C), 6.9 us in one block -- about 35 ns a block.
+# Rows per block of the NLL forward (``nll_sum``): a row is one gathered logit, so its blocks are
+# sized in rows, larger than the row kernels' (a block costs a fixed overhead).
 NLL_SUM_ROWS = 2048
 
 
-def stream(g3):
-    return int(g3 is not None and g3.nbytes >= STREAM_BYTES and g3.shape[1] * g3.itemsize >= STREAM_ROW_BYTES)
-
-
-def _readonly(shape, dtype):
-    a = np.empty(shape, dtype)
-    a.flags.writeable = False
-    return a
-
-
-_PLACEHOLDER = {}
-
-
-def placeholders(dtype):
-    """Empty operands of the right types for the arguments a kernel call does not use (one set
-    per dtype, so every call hits the same compiled specialisation)."""
-    p = _PLACEHOLDER.get(dtype)
-    if p is None:
-        p = _PLACEHOLDER[dtype] = dict(
-            one=np.ones(1, dtype),
-            t2=_readonly((0, 0), np.int64),
-            y3=_readonly((0, 0, 0), dtype),
-            g3=np.empty((0, 0, 0), dtype),
-            x2=_readonly((0, 0), dtype),
-            g2=np.empty((0, 0), dtype),
-            t1=_readonly((0,), dtype),
-            out=np.empty(0, dtype),
-        )
-        p["one"].flags.writeable = False
-    return p
+def _stream(x3):
+    """Whether NLL's gradient (of ``x3``'s shape and dtype) is zero-filled with streaming stores."""
+    return bool(x3.nbytes >= STREAM_BYTES and x3.shape[1] * x3.itemsize >= STREAM_ROW_BYTES)
 
 
 _ONES = {}
@@ -113,93 +70,16 @@ def ones_weight(C, dtype):
     return w
 
 
-def readonly(arr, shape):
-    """A read-only C-contiguous view (copy if needed) of ``arr`` with ``shape``."""
-    if not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
-    v = arr.reshape(shape)
-    v.flags.writeable = False
-    return v
-
-
-def block_rows(width, min_rows=1):
-    """Rows per reduction block: a function of the row width only, never of the thread count."""
-    return max(min_rows, BLOCK_ELEMENTS // max(width, 1), 1)
-
-
-def grad_scale(reduction, denom, loss_shape, dtype, return_grad, grad_output):
-    """``(go array, go stride, float scale)``: the factor of row r's gradient is
-    ``go[r * stride] * scale``."""
-    ph = placeholders(dtype)
-    if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
-        return ph["one"], 0, 0.0
-    if reduction == "none":
-        return V.grad_output(grad_output, loss_shape, dtype, reduced=False), 1, 1.0
-    go = V.grad_output(grad_output, (), dtype, reduced=True)
-    if reduction != "mean":
-        return ph["one"], 0, float(go)
-    return ph["one"], 0, ieee_div(float(go), denom)
-
-
-def ieee_div(a, b):
-    """a / b for Python floats with IEEE results for b == 0 (inf, or NaN for 0/0 and NaN)."""
-    if b != 0 or b != b:
-        return a / b
-    if a != a or a == 0:
-        return math.nan
-    return math.copysign(math.inf, a) * math.copysign(1.0, b)
-
-
-def reduce(out, total, reduction, denom, loss_shape, dtype):
-    """The loss to return: the rows (``"none"``) or the kernel's float64 total (over ``denom``)."""
-    if reduction == "none":
-        return out.reshape(loss_shape)
-    if reduction == "mean":
-        total = ieee_div(total, denom)
-    return V.scalar_result(total, dtype)
-
-
-def run_rows(kernel, x3, *, t2=None, y3=None, w2=None, ip=(), fp=(), reduction, denom, loss_shape,
-             return_grad, grad_output, grad_buffer, min_block_rows=1, work=None):
-    """Run a ``rows`` kernel on ``x3`` (N, C, D); returns ``(loss, g3 or None)``."""
+def _class_operands(x3, target=None, target_values=None, class_weight=None):
+    """The operands of a class-score row kernel: the (N, C, D) scores, the class-index target,
+    the target values and the class weight (placeholders / ones where the loss has none)."""
     dtype = x3.dtype
-    N, C, D = x3.shape
-    nrows = N * D
-    ph = placeholders(dtype)
-    go, gs, gscale = grad_scale(reduction, denom, loss_shape, dtype, return_grad, grad_output)
-    g3 = None
-    if return_grad:
-        g3 = grad_buffer.reshape(x3.shape) if grad_buffer is not None else _buffers.empty(x3.shape, dtype)
-    bs = block_rows(C, min_block_rows)
-    partial = np.empty(-(-nrows // bs), np.float64)
-    out = np.empty(nrows, dtype)
-    ipa = np.array((int(return_grad), gs) + tuple(ip) + (stream(g3),), np.int64)
-    fpa = np.array((gscale,) + tuple(fp), np.float64)
-    total = kernel(
-        _threads.threads_for(x3.size if work is None else work),
-        partial,
-        bs,
-        nrows,
+    return (
         x3,
-        ph["t2"] if t2 is None else t2,
-        ph["y3"] if y3 is None else y3,
-        ones_weight(C, dtype) if w2 is None else w2,
-        ipa,
-        fpa,
-        go,
-        out,
-        ph["g3"] if g3 is None else g3,
+        placeholder(np.int64, 2) if target is None else target,
+        placeholder(dtype, 3) if target_values is None else target_values,
+        ones_weight(x3.shape[1], dtype) if class_weight is None else class_weight,
     )
-    return reduce(out, total, reduction, denom, loss_shape, dtype), g3
-
-
-def finish(loss, g3, buf, shape, return_grad):
-    """``loss`` or ``(loss, gradient)``: the caller's ``gradient_out`` buffer itself when given."""
-    if not return_grad:
-        return loss
-    return loss, (buf if buf is not None else g3.reshape(shape))
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,7 +103,7 @@ def _class_weight(weight, C, dtype):
         raise ValueError(
             f"weight must be a 1-D array with one weight per class (shape ({C},)), got shape {w.shape}"
         )
-    return readonly(w, (1, C))
+    return V.flat_readonly(w, view=(1, C))
 
 
 def _check_indices(t, C, ignore_index, w2, dtype):
@@ -231,7 +111,7 @@ def _check_indices(t, C, ignore_index, w2, dtype):
     ``target``); returns torch's "mean" denominator: the sum of ``w[t]`` over the entries not
     ignored (their count without ``weight``) -- one compiled pass over the targets."""
     w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-    bad, _, total = _INDEX_STATS(1, readonly(t, (t.size,)), C, ignore_index, w)
+    bad, _, total = _INDEX_STATS(1, V.flat_readonly(t, view=(t.size,)), C, ignore_index, w)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     return total
@@ -264,10 +144,6 @@ def _index_layout(x, t, name="target"):
             "(one class index per sample and position)"
         )
     return N, C, math.prod(x.shape[2:]), expected
-
-
-def _grad_buffer(gradient_out, return_grad, shape, dtype, user_inputs):
-    return V.gradient_buffers(gradient_out, return_grad, [shape], dtype, user_inputs)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,58 +208,48 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         else:
             N, D = x.shape[0], math.prod(x.shape[2:])
             loss_shape = (N,) + x.shape[2:]
-        nrows = N * D
-        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
-        denom = nrows if x.size else math.nan
+        denom = N * D if x.size else math.nan
+        grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user)
         if C == 0:
-            return _empty_classes(x, nrows, -0.0, reduction, denom, loss_shape, dtype, return_grad,
-                                  grad_output, buf)
-        x3 = readonly(x, (N, C, D))
-        y3 = readonly(y, (N, C, D))
-        loss, g3 = run_rows(
-            _CE_PROB, x3, y3=y3, w2=w2, fp=(eps,), reduction=reduction, denom=denom,
-            loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
-            grad_buffer=buf, min_block_rows=1 if D == 1 else R.TD,
+            return _empty_classes(x, -0.0, reduction, denom, loss_shape, **grad_kw)
+        return _CROSS_ENTROPY(
+            _class_operands(V.flat_readonly(x, view=(N, C, D)), target_values=V.flat_readonly(y, view=(N, C, D)),
+                            class_weight=w2),
+            full_shape=x.shape, options=(CE.PROBABILITIES, -1, eps, 0.0), reduction=reduction, denom=denom,
+            loss_shape=loss_shape,
+            min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
         )
-        return finish(loss, g3, buf, x.shape, return_grad)
 
     t = V.index_array(tarr, "target")
     N, C, D, loss_shape = _index_layout(x, t)
-    nrows = N * D
     denom = _check_indices(t, C, ignore_index, w2, dtype)
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
+    grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user)
     if C == 0:
-        return _empty_classes(x, nrows, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, dtype,
-                              return_grad, grad_output, buf)
-    x3 = readonly(x, (N, C, D))
-    t2 = readonly(t, (N, D))
+        return _empty_classes(x, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, **grad_kw)
     wsum = float(np.sum(w2, dtype=np.float64)) if w2 is not None else float(C)
-    loss, g3 = run_rows(
-        _CE_INDEX, x3, t2=t2, w2=w2, ip=(ignore_index,), fp=(eps, wsum), reduction=reduction,
-        denom=denom, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
-        grad_buffer=buf, min_block_rows=1 if D == 1 else R.TD,
+    result = _CROSS_ENTROPY(
+        _class_operands(V.flat_readonly(x, view=(N, C, D)), target=V.flat_readonly(t, view=(N, D)), class_weight=w2),
+        full_shape=x.shape, options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum),
+        reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
     if reduction == "mean" and denom == 0:
         # torch divides the NLL part and the smoothing part by the zero total separately: 0/0
-        loss = V.scalar_result(math.nan, dtype)
-    return finish(loss, g3, buf, x.shape, return_grad)
+        nan = V.scalar_result(math.nan, dtype)
+        result = (nan, result[1]) if return_grad else nan
+    return result
 
 
-def _empty_classes(x, nrows, row_value, reduction, denom, loss_shape, dtype, return_grad, grad_output, buf):
+def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, grad_output, gradient_out,
+                   user_inputs):
     """C == 0: no kernel. Every index target is then ignored (anything else failed the range
-    check): the loss rows are 0 (NaN with label smoothing: torch multiplies by e / C)."""
-    out = np.full(nrows, row_value, dtype)
-    go, gs, gscale = grad_scale(reduction, denom, loss_shape, dtype, return_grad, grad_output)
-    if reduction == "none":
-        loss = out.reshape(loss_shape)
-    else:
-        total = np.sum(out, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss = V.scalar_result(total / denom if reduction == "mean" else total, dtype)
-    if not return_grad:
-        return loss
-    g = buf if buf is not None else _buffers.empty(x.shape, dtype)
-    return loss, g
+    check): the loss rows are ``row_value``, 0 (NaN with label smoothing: torch multiplies by
+    e / C); the gradient is empty."""
+    dtype = x.dtype
+    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user_inputs)
+    grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)  # checks grad_output
+    rows = np.full(math.prod(loss_shape), row_value, dtype)
+    loss = reduce(rows, np.sum(rows, dtype=np.float64), reduction, denom, loss_shape, dtype)
+    return finish(loss, [_buffers.empty(x.shape, dtype)], x.shape, [x.shape], bufs, return_grad)
 
 
 _F32 = np.dtype(np.float32)
@@ -398,7 +264,7 @@ def _nll_fast(x, t, ignore_index, reduction):
     overhead. The blocks and numbers of the general path (``nll_sum`` with ``nll_rows2d``),
     with the user's arrays passed as they are (the kernel only reads them)."""
     C = x.shape[1]
-    out = np.empty(t.size, x.dtype) if reduction == "none" else placeholders(x.dtype)["out"]
+    out = np.empty(t.size, x.dtype) if reduction == "none" else placeholder(x.dtype, 1, writeable=True)
     bad, denom, total = _NLL_SUM2D(
         _threads.threads_for(GATHER_WORK * t.size), x, t, ones_weight(C, x.dtype)[0], ignore_index, NLL_SUM_ROWS, out)
     if bad >= 0:
@@ -406,7 +272,7 @@ def _nll_fast(x, t, ignore_index, reduction):
     if reduction == "none":
         return out
     if reduction == "mean":
-        total = ieee_div(total, denom)
+        total = V.divide(total, denom)
     return x.dtype.type(total)
 
 
@@ -434,21 +300,18 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     N, C, D, loss_shape = _index_layout(x, t)
     w2 = _class_weight(weight, C, dtype)
     nrows = N * D
-    x3 = readonly(x, (N, C, D))
-    t2 = readonly(t, (N, D))
-    if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
-        if gradient_out is not None:
-            raise ValueError("gradient_out is only used with return_grad=True")
+    x3 = V.flat_readonly(x, view=(N, C, D))
+    t2 = V.flat_readonly(t, view=(N, D))
+    grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
+                   user_inputs=(input, target, weight))
+    check_grad_options(**grad_kw)
     if C == 0:
         denom = _check_indices(t, C, ignore_index, w2, dtype)
-        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
-        return _empty_classes(x, nrows, 0.0, reduction, denom, loss_shape, dtype, return_grad, grad_output, buf)
+        return _empty_classes(x, 0.0, reduction, denom, loss_shape, **grad_kw)
     # validation, denominator and the loss (the rows for "none", else their blocked sum) in one
-    # O(N) pass, parallel over its blocks; the kernel below only writes the gradient
+    # O(N) pass, parallel over its blocks; the row kernel below only writes the gradient
     w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-    out = np.empty(nrows, dtype) if reduction == "none" else placeholders(dtype)["out"]
+    out = np.empty(nrows, dtype) if reduction == "none" else placeholder(dtype, 1, writeable=True)
     bad, denom, total = _NLL_SUM(
         _threads.threads_for(GATHER_WORK * nrows), x3, t2, w, ignore_index, NLL_SUM_ROWS, out)
     if bad >= 0:
@@ -456,12 +319,11 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     loss = reduce(out, total, reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
-    _, g3 = run_rows(
-        _NLL, x3, t2=t2, w2=w2, ip=(ignore_index,), reduction=reduction, denom=denom, loss_shape=loss_shape,
-        return_grad=True, grad_output=grad_output, grad_buffer=buf, min_block_rows=64 if D == 1 else R.TD,
+    _, grad = _NLL_GRAD(
+        _class_operands(x3, target=t2, class_weight=w2), full_shape=x.shape, options=(ignore_index, _stream(x3)),
+        reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=64 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
-    return finish(loss, g3, buf, x.shape, return_grad)
+    return loss, grad
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,13 +374,12 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"target contains class index {int(bad)}, outside [0, {C})")
     w2 = _class_weight(weight, C, dtype)
     loss_shape = (nframe,) if t.ndim == 1 else ()
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
-    loss, g3 = run_rows(
-        _MULTI_MARGIN, readonly(x2, (N, C, 1)), t2=readonly(t, (N, 1)), w2=w2,
-        ip=(int(pv),), fp=(margin,), reduction=reduction, denom=nframe if nframe else math.nan,
-        loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output, grad_buffer=buf,
+    return _MULTI_MARGIN(
+        _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, 1)), class_weight=w2),
+        full_shape=x.shape, options=(int(pv), margin), reduction=reduction, denom=nframe if nframe else math.nan,
+        loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
+        user_inputs=(input, target, weight),
     )
-    return finish(loss, g3, buf, x.shape, return_grad)
 
 
 def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False, grad_output=None,
@@ -542,13 +403,11 @@ def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False
         bad = t[(t < -1) | (t >= C)].flat[0]
         raise ValueError(f"target contains {int(bad)}, outside [-1, {C}) (class indices, -1 ends a row)")
     loss_shape = (N,) if x.ndim == 2 else ()
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target))
-    loss, g3 = run_rows(
-        _MULTILABEL_MARGIN, readonly(x2, (N, C, 1)), t2=readonly(t, (N, C)),
-        reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape, return_grad=return_grad,
-        grad_output=grad_output, grad_buffer=buf,
+    return _MULTILABEL_MARGIN(
+        _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, C))),
+        full_shape=x.shape, reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape,
+        return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=(input, target),
     )
-    return finish(loss, g3, buf, x.shape, return_grad)
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *, return_grad=False,
@@ -579,29 +438,19 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     C = shape[-1]
     loss_shape = shape[:-1]
     nrows = math.prod(loss_shape)
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
-    xb = V.flat_readonly(x, shape).reshape(nrows, C, 1)
-    yb = V.flat_readonly(y, shape).reshape(nrows, C, 1)
+    xb = V.flat_readonly(x, shape, view=(nrows, C, 1))
+    yb = V.flat_readonly(y, shape, view=(nrows, C, 1))
     if w is None:
         w2 = None
     elif all(s == 1 for s in w.shape[:-1]):  # one weight per class (or one for all)
-        w2 = V.flat_readonly(w.reshape(w.shape[-1:] if w.ndim else (1,)), (C,)).reshape(1, C)
+        w2 = V.flat_readonly(w.reshape(w.shape[-1:] if w.ndim else (1,)), (C,), view=(1, C))
     else:
-        w2 = V.flat_readonly(w, shape).reshape(nrows, C)
-    direct = buf if (buf is not None and x.shape == shape) else None
-    inv = ieee_div(1.0, C_in)
-    loss, g3 = run_rows(
-        _MULTILABEL_SOFT_MARGIN, xb, y3=yb, w2=w2, fp=(float(inv),), reduction=reduction,
-        denom=nrows if nrows else math.nan, loss_shape=loss_shape, return_grad=return_grad,
-        grad_output=grad_output, grad_buffer=direct,
+        w2 = V.flat_readonly(w, shape, view=(nrows, C))
+    return _MULTILABEL_SOFT_MARGIN(
+        _class_operands(xb, target_values=yb, class_weight=w2), options=(V.divide(1.0, C_in),),
+        reduction=reduction, denom=nrows if nrows else math.nan, loss_shape=loss_shape, full_shape=shape,
+        input_shapes=(x.shape,), return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
     )
-    if not return_grad:
-        return loss
-    g = V.sum_to_shape(g3.reshape(shape), x.shape)
-    if buf is not None and g is not buf:
-        buf[...] = g
-        g = buf
-    return loss, g
 
 
 def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_out, user):
@@ -619,29 +468,20 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
             term = term * w
         rows = term.sum(axis=axis, dtype=np.float64) / C
     loss_shape = rows.shape
-    go, gs, gscale = grad_scale(reduction, rows.size if rows.size else math.nan, loss_shape, dtype,
-                                return_grad, grad_output)
-    if reduction == "none":
-        loss = rows.astype(dtype)
-    else:
-        total = rows.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss = V.scalar_result(total / rows.size if reduction == "mean" else total, dtype)
+    denom = rows.size if rows.size else math.nan
+    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user)
+    factor, stride, scale = grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)
+    loss = reduce(rows.astype(dtype), rows.sum(), reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
-    factor = (go.reshape(loss_shape) if gs else np.asarray(go[0])) * np.float64(gscale)
+    row_factors = (factor.reshape(loss_shape) if stride else np.asarray(factor[0])) * np.float64(scale)
     with np.errstate(over="ignore", invalid="ignore"):
         sig = (1 / (1 + np.exp(-xb.astype(np.float64))))
         g = (sig - y) / C
         if w is not None:
             g = g * w
-        g = g * np.expand_dims(factor, axis)
-    g = V.sum_to_shape(g.astype(dtype), x.shape)
-    if buf is not None:
-        buf[...] = g
-        g = buf
-    return loss, g
+        g = g * np.expand_dims(row_factors, axis)
+    return finish(loss, [g.astype(dtype)], shape, [x.shape], bufs, return_grad)
 
 
 for _f in (cross_entropy, nll_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss):

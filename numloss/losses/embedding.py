@@ -1,23 +1,22 @@
 """Embedding losses: cosine embedding and triplet margin (with p-norm or a named / user distance).
 
-Each runs one fused sweep per row of embeddings (``numloss/_kernels/rows.py``, the ``pairs``
-driver): distances, the loss, its reduction (float64, fixed blocks: the same bits for any thread
-count) and, with ``return_grad=True``, the gradient rows of every input. Inputs broadcast against
-each other as in torch; a gradient is summed back to its input's shape.
+Each runs one fused sweep per row of embeddings (row functions in
+``numloss/_kernels/embedding.py``, run by ``_rows.Rows``): distances, the loss, its reduction
+(float64, fixed blocks: the same bits for any thread count) and, with ``return_grad=True``, the
+gradient rows of every input. Inputs broadcast against each other as in torch; a gradient is
+summed back to its input's shape.
 """
 import math
 
 import numpy as np
 
-from .. import _buffers, _threads
 from .. import _validate as V
-from .._kernels import rows as R
-from .._kernels._compile import Kernel
+from .._kernels import embedding as EK
 from ._base import Loss, loss_class
-from .classification import block_rows, grad_scale, placeholders, reduce
+from ._rows import Rows, placeholder
 
-_COSINE = Kernel(R.blocks, "cosine_embedding", ROW=R.cosine_embedding)
-_TRIPLET = Kernel(R.blocks, "triplet", ROW=R.triplet)
+_COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_grads=3)
+_TRIPLET = Rows(EK.triplet, "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
@@ -25,57 +24,16 @@ _GRAD_DOC = """
 """
 
 
-def _run_pairs(kernel, arrays, t, ip, fp, *, reduction, loss_shape, return_grad, grad_output, buffers):
-    """Run a ``pairs`` kernel on 2 or 3 equally shaped (R, D) read-only arrays."""
-    a = arrays[0]
-    dtype = a.dtype
-    nrows, D = a.shape
-    ph = placeholders(dtype)
-    denom = nrows if nrows else math.nan
-    go, gs, gscale = grad_scale(reduction, denom, loss_shape, dtype, return_grad, grad_output)
-    grads = []
-    if return_grad:
-        for buf in buffers:
-            grads.append(buf.reshape(a.shape) if buf is not None else _buffers.empty(a.shape, dtype))
-    g = grads + [ph["g2"]] * (3 - len(grads))
-    ops = list(arrays) + [ph["x2"]] * (3 - len(arrays))
-    bs = block_rows(D)
-    partial = np.empty(-(-nrows // bs), np.float64)
-    out = np.empty(nrows, dtype)
-    total = kernel(
-        _threads.threads_for(a.size * len(arrays)),
-        partial, bs, nrows,
-        ops[0], ops[1], ops[2],
-        ph["t1"] if t is None else t,
-        np.array((int(return_grad), gs) + tuple(ip), np.int64),
-        np.array((gscale,) + tuple(fp), np.float64),
-        go, out, g[0], g[1], g[2],
-    )
-    return reduce(out, total, reduction, denom, loss_shape, dtype), grads
-
-
-def _finish(loss, grads, full, inputs, buffers, return_grad):
-    """Sum each gradient back to its input's shape (into its ``gradient_out`` buffer)."""
-    if not return_grad:
-        return loss
-    result = []
-    for g, x, buf in zip(grads, inputs, buffers):
-        g = V.sum_to_shape(g.reshape(full), x.shape)
-        if buf is not None and g is not buf:
-            buf[...] = g
-            g = buf
-        result.append(g)
-    return loss, tuple(result)
-
-
-def _gradient_out(gradient_out, return_grad, inputs, dtype, user):
-    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape for x in inputs], dtype, user)
-    return bufs
-
-
-def _direct(bufs, inputs, full):
-    """Buffers the kernel can write into directly (the input was not broadcast)."""
-    return [b if (b is not None and x.shape == tuple(full)) else None for b, x in zip(bufs, inputs)]
+def _embedding_rows(rows, inputs, full, rows_shape, target=None, **kw):
+    """Run an embedding row kernel on ``inputs`` broadcast to ``full`` and viewed as
+    ``rows_shape`` (R, D); gradients are returned in the inputs' shapes."""
+    dtype = inputs[0].dtype
+    arrays = [V.flat_readonly(x, full, view=rows_shape) for x in inputs]
+    operands = arrays + [placeholder(dtype, 2)] * (3 - len(arrays))
+    operands.append(placeholder(dtype, 1) if target is None else target)
+    nrows = rows_shape[0]
+    return rows(operands, denom=nrows if nrows else math.nan, full_shape=full,
+                input_shapes=[x.shape for x in inputs], work=arrays[0].size * len(arrays), **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,45 +76,29 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", 
         rows, D = full
         loss_shape = (rows,)
     inputs = (x1, x2)
-    user = (input1, input2, target)
     # torch sums each input's squares over its own last axis (not the broadcast one)
     f1, f2 = ((1.0 / D if D else 0.0) if x.shape[-1] != D else 1.0 for x in inputs)
-    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
-    arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
-    tt = V.flat_readonly(t, loss_shape)
-    loss, grads = _run_pairs(
-        _COSINE, arrays, tt, (), (margin, f1, f2), reduction=reduction, loss_shape=loss_shape,
-        return_grad=return_grad, grad_output=grad_output, buffers=_direct(bufs, inputs, full),
+    return _embedding_rows(
+        _COSINE, inputs, full, (rows, D), target=V.flat_readonly(t, loss_shape), options=(margin, f1, f2),
+        reduction=reduction, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
+        gradient_out=gradient_out, user_inputs=(input1, input2, target),
     )
-    return _finish(loss, grads, full, inputs, bufs, return_grad)
 
 
 # --------------------------------------------------------------------------------------------
 # triplet losses
 # --------------------------------------------------------------------------------------------
 
-# Named distances: (kind, p, eps) for the triplet kernel -- each equal to what torch computes
-# for the corresponding callable.
+# Named distances: (distance, p, eps) for the triplet kernel -- each equal to what torch
+# computes for the corresponding callable.
 DISTANCES = {
-    "euclidean": (0, 2.0, 1e-6),  # F.pairwise_distance(x, y)
-    "manhattan": (0, 1.0, 1e-6),  # F.pairwise_distance(x, y, p=1)
-    "chebyshev": (0, math.inf, 1e-6),  # F.pairwise_distance(x, y, p=inf)
-    "cosine": (1, 0.0, 1e-8),  # 1 - F.cosine_similarity(x, y)
+    "euclidean": (EK.PNORM, 2.0, 1e-6),  # F.pairwise_distance(x, y)
+    "manhattan": (EK.PNORM, 1.0, 1e-6),  # F.pairwise_distance(x, y, p=1)
+    "chebyshev": (EK.PNORM, math.inf, 1e-6),  # F.pairwise_distance(x, y, p=inf)
+    "cosine": (EK.COSINE, 0.0, 1e-8),  # 1 - F.cosine_similarity(x, y)
 }
 
-
-def _p_kind(p):
-    if p == 2.0:
-        return 0
-    if p == 1.0:
-        return 1
-    if p == math.inf:
-        return 2
-    if p == -math.inf:
-        return 3
-    if p == 0.0:
-        return 4
-    return 5
+_P_KINDS = {2.0: EK.P2, 1.0: EK.P1, math.inf: EK.P_INF, -math.inf: EK.P_NEG_INF, 0.0: EK.P0}
 
 
 def _triplet_inputs(anchor, positive, negative):
@@ -179,8 +121,7 @@ def _margin(margin):
     return margin
 
 
-def _triplet(inputs, user, kind, p, eps, margin, swap, reduction, return_grad, grad_output, gradient_out):
-    dtype = inputs[0].dtype
+def _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_grad, grad_output, gradient_out):
     full = V.broadcast_shape(dict(zip(("anchor", "positive", "negative"), inputs)))
     if len(full) == 0:
         rows, D, loss_shape = 1, 1, ()
@@ -188,16 +129,13 @@ def _triplet(inputs, user, kind, p, eps, margin, swap, reduction, return_grad, g
         D = full[-1]
         loss_shape = full[:-1]
         rows = math.prod(loss_shape)
-    if D == 0 and kind == 0 and (p < 0 or math.isinf(p)):
+    if D == 0 and distance == EK.PNORM and (p < 0 or math.isinf(p)):
         raise ValueError(f"p={p} has no norm over an empty last dimension (the inputs have shape {full})")
-    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
-    arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
-    loss, grads = _run_pairs(
-        _TRIPLET, arrays, None, (kind, int(swap), _p_kind(p)), (margin, p, eps), reduction=reduction,
-        loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
-        buffers=_direct(bufs, inputs, full),
+    return _embedding_rows(
+        _TRIPLET, inputs, full, (rows, D), options=(distance, swap, _P_KINDS.get(p, EK.P_OTHER), margin, p, eps),
+        reduction=reduction, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
+        gradient_out=gradient_out, user_inputs=user,
     )
-    return _finish(loss, grads, full, inputs, bufs, return_grad)
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean", *,
@@ -219,7 +157,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     eps = V.real_scalar(eps, "eps")
     swap = V.flag(swap, "swap")
     reduction = V.reduction(reduction)
-    return _triplet(inputs, (anchor, positive, negative), 0, p, eps, margin, swap, reduction, return_grad,
+    return _triplet(inputs, (anchor, positive, negative), EK.PNORM, p, eps, margin, swap, reduction, return_grad,
                     grad_output, gradient_out)
 
 
@@ -254,8 +192,8 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
                 f"distance_function must be a callable or one of {', '.join(map(repr, DISTANCES))}, "
                 f"got {distance_function!r}"
             )
-        kind, p, eps = spec
-        return _triplet(inputs, user, kind, p, eps, margin, swap, reduction, return_grad, grad_output,
+        distance, p, eps = spec
+        return _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_grad, grad_output,
                         gradient_out)
     if not callable(distance_function):
         raise TypeError(f"distance_function must be None, a name or a callable, got {distance_function!r}")
