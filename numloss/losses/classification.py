@@ -266,8 +266,8 @@ def _index_layout(x, t, name="target"):
     return N, C, math.prod(x.shape[2:]), expected
 
 
-def _grad_buffer(gradient_out, return_grad, shape, dtype, user_inputs):
-    return V.gradient_buffers(gradient_out, return_grad, [shape], dtype, user_inputs)[0]
+def _grad_buffer(gradient_out, return_grad, shape, dtype, user_inputs, grad_output):
+    return V.gradient_buffers(gradient_out, return_grad, [shape], dtype, user_inputs, grad_output)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if x.ndim == 0:
         raise ValueError("input must have shape (C,), (N, C) or (N, C, d1, ..., dK), got a 0-d array")
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
-    tarr = np.asarray(target)
+    tarr = V.as_array(target, "target")
     w2 = _class_weight(weight, C, dtype)
     user = (input, target, weight)
 
@@ -333,7 +333,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             N, D = x.shape[0], math.prod(x.shape[2:])
             loss_shape = (N,) + x.shape[2:]
         nrows = N * D
-        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
+        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user, grad_output)
         denom = nrows if x.size else math.nan
         if C == 0:
             return _empty_classes(x, nrows, -0.0, reduction, denom, loss_shape, dtype, return_grad,
@@ -351,7 +351,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     N, C, D, loss_shape = _index_layout(x, t)
     nrows = N * D
     denom = _check_indices(t, C, ignore_index, w2, dtype)
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user, grad_output)
     if C == 0:
         return _empty_classes(x, nrows, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, dtype,
                               return_grad, grad_output, buf)
@@ -419,7 +419,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     "mean" divides by ``sum w_t`` over the non-ignored entries (NaN when all are ignored, as
     torch). Gradient: ``-w_t / denominator`` at the target, 0 elsewhere.
     """
-    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and not return_grad
+    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and return_grad is False
             and grad_output is None and gradient_out is None and type(ignore_index) is int
             and -(2**63) <= ignore_index < 2**63 and type(reduction) is str and reduction in _REDUCTIONS
             and input.ndim == 2 and target.ndim == 1 and input.shape[0] == target.shape[0]
@@ -436,14 +436,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     nrows = N * D
     x3 = readonly(x, (N, C, D))
     t2 = readonly(t, (N, D))
-    if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
-        if gradient_out is not None:
-            raise ValueError("gradient_out is only used with return_grad=True")
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
     if C == 0:
         denom = _check_indices(t, C, ignore_index, w2, dtype)
-        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
+        buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight), grad_output)
         return _empty_classes(x, nrows, 0.0, reduction, denom, loss_shape, dtype, return_grad, grad_output, buf)
     # validation, denominator and the loss (the rows for "none", else their blocked sum) in one
     # O(N) pass, parallel over its blocks; the kernel below only writes the gradient
@@ -456,7 +452,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     loss = reduce(out, total, reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight), grad_output)
     _, g3 = run_rows(
         _NLL, x3, t2=t2, w2=w2, ip=(ignore_index,), reduction=reduction, denom=denom, loss_shape=loss_shape,
         return_grad=True, grad_output=grad_output, grad_buffer=buf, min_block_rows=64 if D == 1 else R.TD,
@@ -512,7 +508,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"target contains class index {int(bad)}, outside [0, {C})")
     w2 = _class_weight(weight, C, dtype)
     loss_shape = (nframe,) if t.ndim == 1 else ()
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight))
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target, weight), grad_output)
     loss, g3 = run_rows(
         _MULTI_MARGIN, readonly(x2, (N, C, 1)), t2=readonly(t, (N, 1)), w2=w2,
         ip=(int(pv),), fp=(margin,), reduction=reduction, denom=nframe if nframe else math.nan,
@@ -542,7 +538,7 @@ def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False
         bad = t[(t < -1) | (t >= C)].flat[0]
         raise ValueError(f"target contains {int(bad)}, outside [-1, {C}) (class indices, -1 ends a row)")
     loss_shape = (N,) if x.ndim == 2 else ()
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target))
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, (input, target), grad_output)
     loss, g3 = run_rows(
         _MULTILABEL_MARGIN, readonly(x2, (N, C, 1)), t2=readonly(t, (N, C)),
         reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape, return_grad=return_grad,
@@ -564,6 +560,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     x = V.float_array(input, "input")
     dtype = x.dtype
     reduction = V.reduction(reduction)
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
     y = V.float_like(target, dtype, "target")
     w = None if weight is None else V.float_like(weight, dtype, "weight")
     if x.ndim == 0:
@@ -579,7 +576,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     C = shape[-1]
     loss_shape = shape[:-1]
     nrows = math.prod(loss_shape)
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user, grad_output)
     xb = V.flat_readonly(x, shape).reshape(nrows, C, 1)
     yb = V.flat_readonly(y, shape).reshape(nrows, C, 1)
     if w is None:
@@ -629,14 +626,14 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
             loss = V.scalar_result(total / rows.size if reduction == "mean" else total, dtype)
     if not return_grad:
         return loss
-    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)
+    buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user, grad_output)
     factor = (go.reshape(loss_shape) if gs else np.asarray(go[0])) * np.float64(gscale)
     with np.errstate(over="ignore", invalid="ignore"):
         sig = (1 / (1 + np.exp(-xb.astype(np.float64))))
         g = (sig - y) / C
         if w is not None:
             g = g * w
-        g = g * np.expand_dims(factor, axis)
+        g = g * (np.expand_dims(factor, axis) if gs else factor)
     g = V.sum_to_shape(g.astype(dtype), x.shape)
     if buf is not None:
         buf[...] = g

@@ -68,9 +68,8 @@ def _finish(loss, grads, full, inputs, buffers, return_grad):
     return loss, tuple(result)
 
 
-def _gradient_out(gradient_out, return_grad, inputs, dtype, user):
-    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape for x in inputs], dtype, user)
-    return bufs
+def _gradient_out(gradient_out, return_grad, inputs, dtype, user, grad_output):
+    return V.gradient_buffers(gradient_out, return_grad, [x.shape for x in inputs], dtype, user, grad_output)
 
 
 def _direct(bufs, inputs, full):
@@ -121,7 +120,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", 
     user = (input1, input2, target)
     # torch sums each input's squares over its own last axis (not the broadcast one)
     f1, f2 = ((1.0 / D if D else 0.0) if x.shape[-1] != D else 1.0 for x in inputs)
-    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
+    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user, grad_output)
     arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
     tt = V.flat_readonly(t, loss_shape)
     loss, grads = _run_pairs(
@@ -190,7 +189,7 @@ def _triplet(inputs, user, kind, p, eps, margin, swap, reduction, return_grad, g
         rows = math.prod(loss_shape)
     if D == 0 and kind == 0 and (p < 0 or math.isinf(p)):
         raise ValueError(f"p={p} has no norm over an empty last dimension (the inputs have shape {full})")
-    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user)
+    bufs = _gradient_out(gradient_out, return_grad, inputs, dtype, user, grad_output)
     arrays = [V.flat_readonly(x, full).reshape(rows, D) for x in inputs]
     loss, grads = _run_pairs(
         _TRIPLET, arrays, None, (kind, int(swap), _p_kind(p)), (margin, p, eps), reduction=reduction,
@@ -259,15 +258,13 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
                         gradient_out)
     if not callable(distance_function):
         raise TypeError(f"distance_function must be None, a name or a callable, got {distance_function!r}")
-    if return_grad:
+    if V.want_grad(return_grad, grad_output, gradient_out):
         raise NotImplementedError(
             "numloss cannot differentiate an arbitrary distance_function: pass one of the named "
             f"distances ({', '.join(map(repr, DISTANCES))}) or None to get gradients, or "
             "differentiate your distance yourself (e.g. with return_grad=False here and an autodiff "
             "library for d(x1, x2))"
         )
-    if grad_output is not None or gradient_out is not None:
-        raise ValueError("grad_output and gradient_out are only used with return_grad=True")
     return _callable_triplet(inputs, distance_function, margin, swap, reduction)
 
 

@@ -98,14 +98,13 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
     the gradient is 0.
     """
     reduction = V.reduction(reduction)
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
     if reduction == "none":
         grads = grad_options(return_grad, grad_output, gradient_out)
         return _regression(_L1, input, target, reduction, None, (), False, grads)
     mse = _regression(_MSE, input, target, reduction, None, (), False, grad_options(False, None, None))
     root = type(mse)(math.sqrt(mse))
     if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
         return root
     go = V.grad_output(grad_output, (), mse.dtype, reduced=True)
     # d sqrt(m) / dm = 1 / (2 sqrt(m)); 0 at m == 0 by definition.
