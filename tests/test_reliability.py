@@ -270,3 +270,120 @@ def test_ctc_extension_does_not_leak(rng):
         numloss.ctc_loss(*args, **kwargs, return_grad=True)
     grown = _rss_bytes() - before
     assert grown < 4 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 10,000 CTC calls"
+
+
+# --- issue 17: inputs from the wild (one regression test per item; items 1-4, 8, 10, 11, 15
+# and 20 are also crossed with every loss and argument in _bad_inputs.py) -----------------------
+
+def test_ctc_gradient_out_sharing_targets_is_refused():  # issue 17 item 2 (segfaulted)
+    proc = _run_py("""
+        import numpy as np, numloss
+        T, N, C, S = 30, 4, 12, 8
+        shared = np.zeros(T * N * C * 8, np.uint8)
+        grad = shared.view(np.float64).reshape(T, N, C)
+        targets = shared[: N * S * 8].view(np.int64).reshape(N, S)
+        targets[...] = 1 + np.arange(N * S).reshape(N, S) % (C - 1)
+        lp = np.log(np.full((T, N, C), 1.0 / C))
+        try:
+            numloss.ctc_loss(lp, targets, [T] * N, [S] * N, return_grad=True, gradient_out=grad)
+        except ValueError as e:
+            print("refused:", e)
+        """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "refused: gradient_out" in proc.stdout
+
+
+def test_overlapping_gradient_out_tuple_is_refused():  # issue 17 item 3
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    buf = np.zeros(24)
+    for a, b in [(buf[:12], buf[:12]), (buf[:12], buf[6:18])]:
+        with pytest.raises(ValueError, match="gradient_out"):
+            numloss.margin_ranking_loss(x, -x, np.ones_like(x), return_grad=True,
+                                        gradient_out=(a.reshape(3, 4), b.reshape(3, 4)))
+    assert not buf.any()
+
+
+def test_gradient_out_overlapping_grad_output_or_a_tensor_input_is_refused():  # issue 17 item 4
+    torch = pytest.importorskip("torch")
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    go = np.ones((3, 4))
+    with pytest.raises(ValueError, match="gradient_out.*grad_output"):
+        numloss.mse_loss(x, 0 * x, reduction="none", return_grad=True, grad_output=go, gradient_out=go)
+    assert (go == 1).all()
+    buf = np.zeros((3, 4))
+    for wrapped in (torch.from_numpy(buf), memoryview(buf)):
+        with pytest.raises(ValueError, match="gradient_out"):
+            numloss.mse_loss(x, wrapped, return_grad=True, gradient_out=buf)
+    assert not buf.any()
+
+
+@pytest.mark.parametrize("name, make", [
+    ("cross_entropy", lambda t: (np.zeros((2, 3)), t)),
+    ("multi_margin_loss", lambda t: (np.zeros((2, 3)), t)),
+])
+def test_indices_beyond_int64_are_refused_with_their_value(name, make):  # issue 17 item 8
+    for value in (2**64 - 100, 2**63):
+        t = np.array([0, value], np.uint64)
+        with pytest.raises(ValueError, match=str(value)):
+            getattr(numloss, name)(*make(t))
+    t = np.full((2, 3), 2**64 - 1, np.uint64)  # would be multilabel_margin's -1 terminator
+    with pytest.raises(ValueError, match=str(2**64 - 1)):
+        numloss.multilabel_margin_loss(np.zeros((2, 3)), t)
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+@pytest.mark.parametrize("dtype", ["f2", "f4", "f8"])
+def test_non_native_byte_order_gives_native_numbers(order, dtype, rng):  # issue 17 item 11
+    x = rng.standard_normal((5, 4)).astype(dtype)
+    y = rng.standard_normal((5, 4)).astype(dtype)
+    t = rng.integers(0, 4, 5)
+    swapped = lambda a: a.astype(a.dtype.newbyteorder(order))  # noqa: E731
+    for fn, args in [(numloss.mse_loss, (x, y)), (numloss.huber_loss, (x, y)),
+                     (numloss.cross_entropy, (x, t)), (numloss.nll_loss, (x, t))]:
+        want = fn(*args, return_grad=True)
+        got = fn(*[swapped(a) for a in args], return_grad=True)
+        assert got[0] == want[0] and np.array_equal(got[1], want[1])
+
+
+def test_unconvertible_class_indices_name_target():  # issue 17 item 12
+    torch = pytest.importorskip("torch")
+
+    class Raises:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("no array here")
+
+    x = np.zeros((2, 3))
+    for bad in ([[0], [1, 2]], torch.zeros(2, requires_grad=True), Raises()):
+        for fn in (numloss.cross_entropy, numloss.nll_loss, numloss.multi_margin_loss):
+            with pytest.raises(TypeError, match="target"):
+                fn(x, bad)
+
+
+def test_ctc_target_lengths_summing_past_int64_name_target_lengths():  # issue 17 item 14
+    lp = np.log(np.full((5, 4, 3), 1 / 3))
+    with pytest.raises(ValueError, match="target_lengths"):
+        numloss.ctc_loss(lp, np.zeros(0, np.int64), [5] * 4, [2**62] * 4)
+
+
+def test_gaussian_nll_constant_var_with_gradient_out_and_return_grad_type(rng):  # issue 17 item 15
+    x, y = rng.standard_normal((2, 6))
+    b1 = np.empty(6)
+    loss, (g, gv) = numloss.gaussian_nll_loss(x, y, 1.0, return_grad=True, gradient_out=(b1, None))
+    assert g is b1 and gv is None and np.allclose(b1, (x - y) / 6)
+    with pytest.raises(ValueError, match=r"gradient_out\[1\]"):
+        numloss.gaussian_nll_loss(x, y, 1.0, return_grad=True, gradient_out=(b1, np.empty(6)))
+    for case in CASES:
+        args, kwargs = case.make(rng, "small", np.float64)
+        for value in ("yes", "", 1, None):
+            with pytest.raises(TypeError, match="return_grad"):
+                getattr(numloss, case.name)(*args, **kwargs, return_grad=value)
+
+
+def test_error_messages_describe_arrays_without_their_values(rng):  # issue 17 item 20
+    pred, y, w = rng.standard_normal((3, 50, 40))
+    with pytest.raises(ValueError) as err:
+        numloss.mse_loss(pred, y, w)
+    assert "(50, 40)" in str(err.value) and len(str(err.value)) < 200
+    with pytest.raises(TypeError) as err:
+        numloss.huber_loss(pred, y, delta=w)
+    assert "(50, 40)" in str(err.value) and len(str(err.value)) < 200
