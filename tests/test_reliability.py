@@ -387,3 +387,17 @@ def test_error_messages_describe_arrays_without_their_values(rng):  # issue 17 i
     with pytest.raises(TypeError) as err:
         numloss.huber_loss(pred, y, delta=w)
     assert "(50, 40)" in str(err.value) and len(str(err.value)) < 200
+
+
+def test_loss_classes_read_their_attributes_at_call_time():  # issue 17 item 18
+    x, y = np.array([3.0, 0.2]), np.zeros(2)
+    c = numloss.HuberLoss(delta=0.5)
+    c.delta = 2.0
+    assert c(x, y) == numloss.huber_loss(x, y, delta=2.0)
+    assert c.value_and_grad(x, y)[0] == numloss.huber_loss(x, y, delta=2.0)
+    ce = numloss.CrossEntropyLoss()
+    ce.reduction = "sum"
+    logits, t = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([0, 1])
+    assert ce(logits, t) == numloss.cross_entropy(logits, t, reduction="sum")
+    ce.weight = np.array([1.0, 3.0], np.float32)
+    assert "weight=" in repr(ce) and "(2,)" in repr(ce) and "reduction='sum'" in repr(ce)
