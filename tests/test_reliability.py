@@ -401,3 +401,15 @@ def test_loss_classes_read_their_attributes_at_call_time():  # issue 17 item 18
     assert ce(logits, t) == numloss.cross_entropy(logits, t, reduction="sum")
     ce.weight = np.array([1.0, 3.0], np.float32)
     assert "weight=" in repr(ce) and "(2,)" in repr(ce) and "reduction='sum'" in repr(ce)
+
+
+def test_numba_warnings_do_not_reach_users(tmp_path):  # issue 17 item 19
+    """A kernel compiled (cold cache) while the user's filters turn Numba warnings into errors --
+    as pytest's per-test filters reset any filter installed at import."""
+    proc = _run_py("""
+        import warnings, numpy as np, numba, numloss
+        warnings.simplefilter("error", numba.NumbaWarning)
+        x = np.linspace(0.1, 0.9, 64, dtype=np.float32)
+        print(numloss.binary_cross_entropy(x, x[::-1].copy(), return_grad=True)[0])
+        """, env={"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
