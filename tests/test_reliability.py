@@ -413,3 +413,79 @@ def test_numba_warnings_do_not_reach_users(tmp_path):  # issue 17 item 19
         print(numloss.binary_cross_entropy(x, x[::-1].copy(), return_grad=True)[0])
         """, env={"NUMBA_CACHE_DIR": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _torch_value_and_grad(torch, fn, args, grad_index=0, **kwargs):
+    targs = [torch.tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+    targs[grad_index].requires_grad_(True)
+    loss = fn(*targs, **kwargs)
+    (grad,) = torch.autograd.grad(loss.sum(), targs[grad_index])
+    return loss.detach().numpy(), grad.numpy()
+
+
+def _assert_matches(got, want):
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-6, equal_nan=True)
+
+
+def test_huber_infinite_delta_and_tiny_smooth_l1_beta_match_torch():  # issue 17 item 6
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.array([-3.0, 0.5, 2.0, np.inf], np.float32)
+    y = np.zeros(4, np.float32)
+    for dtype, delta in [(np.float64, math.inf), (np.float32, math.inf), (np.float32, 1e39)]:
+        xs, ys = x.astype(dtype), y.astype(dtype)
+        want = _torch_value_and_grad(torch, F.huber_loss, (xs, ys), reduction="none", delta=delta)
+        _assert_matches(numloss.huber_loss(xs, ys, reduction="none", delta=delta, return_grad=True), want)
+    want = _torch_value_and_grad(torch, F.smooth_l1_loss, (x, y), reduction="none", beta=1e-50)
+    _assert_matches(numloss.smooth_l1_loss(x, y, reduction="none", beta=1e-50, return_grad=True), want)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, math.nan])
+def test_binary_cross_entropy_refuses_targets_outside_0_1(bad):  # issue 17 item 7
+    p = np.array([0.2, 0.7])
+    with pytest.raises(ValueError, match="target"):
+        numloss.binary_cross_entropy(p, np.array([0.0, bad]))
+
+
+def test_multilabel_soft_margin_target_of_higher_rank_with_gradient(rng):  # issue 17 item 13
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((3, 4))
+    t = (rng.random((2, 3, 4)) < 0.5).astype(np.float64)
+    for reduction in ("mean", "sum", "none"):
+        want = _torch_value_and_grad(torch, torch.nn.functional.multilabel_soft_margin_loss, (x, t),
+                                     reduction=reduction)
+        _assert_matches(numloss.multilabel_soft_margin_loss(x, t, reduction=reduction, return_grad=True), want)
+
+
+def test_non_finite_corners_match_torch():  # issue 17 item 17
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    inf, nan = math.inf, math.nan
+    x = np.array([1.0, -1.0, 2.0])
+    want = _torch_value_and_grad(torch, F.binary_cross_entropy_with_logits, (x, np.array([inf, inf, -inf])),
+                                 reduction="none")
+    _assert_matches(numloss.binary_cross_entropy_with_logits(x, np.array([inf, inf, -inf]), reduction="none",
+                                                             return_grad=True), want)
+    a, b, t = np.array([1.0, 2.0, -1.0, 0.5]), np.array([0.0, 0.0, 3.0, 0.1]), np.array([nan, inf, -inf, 1.0])
+    for i in (0, 1):
+        want = _torch_value_and_grad(torch, F.margin_ranking_loss, (a, b, t), grad_index=i, reduction="none")
+        loss, grads = numloss.margin_ranking_loss(a, b, t, reduction="none", return_grad=True)
+        _assert_matches((loss, grads[i]), want)
+    logits, target = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]]), np.array([0, 1])
+    w = np.array([1.0, -1.0, 5.0])
+    want = F.cross_entropy(torch.tensor(logits), torch.tensor(target), weight=torch.tensor(w)).item()
+    assert numloss.cross_entropy(logits, target, weight=w) == want  # -+inf: a sum over 0
+    want = F.gaussian_nll_loss(torch.zeros(3), torch.ones(3), torch.ones(3), eps=nan).item()
+    assert math.isnan(want) and math.isnan(numloss.gaussian_nll_loss(np.zeros(3), np.ones(3), np.ones(3), eps=nan))
+    assert math.isnan(numloss.gaussian_nll_loss(np.zeros(3), np.ones(3), 1.0, eps=nan))
+    empty = np.zeros((0, 0))
+    for reduction in ("sum", "mean"):
+        want = F.cross_entropy(torch.zeros(0, 0), torch.zeros(0, dtype=torch.long), label_smoothing=0.1,
+                               reduction=reduction).item()
+        got = numloss.cross_entropy(empty, np.zeros(0, np.int64), label_smoothing=0.1, reduction=reduction)
+        assert math.isnan(want) and math.isnan(got)
+    # documented deviation: float32 poisson at x = t = 1e30 is inf (fused multiply-add), torch NaN
+    assert "fused multiply-add" in numloss.poisson_nll_loss.__doc__
+    big = np.full(2, 1e30, np.float32)
+    assert np.all(numloss.poisson_nll_loss(big, big, reduction="none") == np.inf)

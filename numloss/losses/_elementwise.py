@@ -106,13 +106,15 @@ class Elementwise:
         out = _buffers.empty(shape, dtype) if none else None
 
         kernel = self.kernel(weight is not None, none, return_grad, max(len(gflat), 1))
+        with np.errstate(over="ignore"):  # an option beyond float32's range is inf, as in torch
+            options = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
         total = kernel(
             _threads.threads_for(n),
             flat[0],
             flat[1],
             flat[2] if self.nin == 3 else flat[0],
             w,
-            np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype),
+            options,
             go_arr,
             out.reshape(-1) if none else unused,
             gflat[0] if gflat else unused,

@@ -299,6 +299,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
     Gradient: ``softmax(x) * (...) - (...)`` written in the loss's sweep; for an ignored entry it
     is 0 (NaN when that row's softmax is NaN, as torch's log_softmax backward gives).
+
+    Deviation from torch: with label smoothing and class weights whose sum over the counted
+    targets is 0 (negative weights), "mean" is NaN; torch divides its NLL and smoothing parts by
+    that 0 separately and may give +-inf. (numloss's fused sweep keeps only their sum; without
+    label smoothing the sum over 0 is torch's +-inf.)
     """
     x = V.float_array(input, "input")
     dtype = x.dtype
@@ -363,8 +368,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         denom=denom, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
         grad_buffer=buf, min_block_rows=1 if D == 1 else R.TD,
     )
-    if reduction == "mean" and denom == 0:
-        # torch divides the NLL part and the smoothing part by the zero total separately: 0/0
+    if reduction == "mean" and denom == 0 and eps > 0:
+        # torch divides the NLL part and the smoothing part by the zero total separately; the
+        # kernel returns only their sum (see the docstring)
         loss = V.scalar_result(math.nan, dtype)
     return finish(loss, g3, buf, x.shape, return_grad)
 
@@ -377,7 +383,8 @@ def _empty_classes(x, nrows, row_value, reduction, denom, loss_shape, dtype, ret
     if reduction == "none":
         loss = out.reshape(loss_shape)
     else:
-        total = np.sum(out, dtype=np.float64)
+        # with label smoothing torch's e / C factor is NaN, even over no rows
+        total = np.float64(math.nan) if row_value != row_value else np.sum(out, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             loss = V.scalar_result(total / denom if reduction == "mean" else total, dtype)
     if not return_grad:
