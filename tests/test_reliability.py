@@ -489,3 +489,13 @@ def test_non_finite_corners_match_torch():  # issue 17 item 17
     assert "fused multiply-add" in numloss.poisson_nll_loss.__doc__
     big = np.full(2, 1e30, np.float32)
     assert np.all(numloss.poisson_nll_loss(big, big, reduction="none") == np.inf)
+
+
+def test_masked_arrays_are_refused_saying_how_to_pass_the_mask():  # issue 17 item 10
+    x = np.ma.masked_array([0.0, 5.0, 1.0], mask=[False, True, False])
+    y = np.zeros(3)
+    for call in (lambda: numloss.mse_loss(x, y), lambda: numloss.mse_loss(y, x),
+                 lambda: numloss.cross_entropy(np.zeros((3, 2)), np.ma.masked_array([0, 1, 1], mask=[0, 1, 0]))):
+        with pytest.raises(TypeError, match="sample_weight"):
+            call()
+    assert "sample_weight" in numloss.__doc__
