@@ -156,10 +156,10 @@ def wild_calls():
         for kind in ("matrix", "subclass", "masked"):
             if kind == "matrix" and any(len(s) != 2 for s in shapes):
                 continue
-            bufs = [np.zeros(s) for s in shapes]
-            bufs = [np.ma.masked_array(b) if kind == "masked" else _as(kind, b) for b in bufs]
-            yield case.name, f"gradient_out_{kind}", ValueError, "gradient_out", (
-                lambda _fn=fn, _a=args, _k=kwargs, b=bufs: _fn(*_a, **_k, return_grad=True, gradient_out=_gout(b)))
+            def wrapped(kind=kind, _fn=fn, _a=args, _k=kwargs, _s=shapes):
+                bufs = [np.ma.masked_array(np.zeros(s)) if kind == "masked" else _as(kind, np.zeros(s)) for s in _s]
+                return _fn(*_a, **_k, return_grad=True, gradient_out=_gout(bufs))
+            yield case.name, f"gradient_out_{kind}", ValueError, "gradient_out", wrapped
         # issue 17 item 4: gradient_out overlapping grad_output (reduction "none")
         def go_overlap(_fn=fn, _a=args, _k=none_kw, _s=shapes):
             loss_shape = np.shape(_fn(*_a, **_k))
