@@ -4,6 +4,10 @@ Functions carry torch.nn.functional's names and arguments (``numloss.mse_loss``,
 ``numloss.cross_entropy``, ...), classes torch.nn's (``numloss.MSELoss``, ...). Every function
 takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused pass; see the
 README and API.md for the contract.
+
+Masked arrays (``numpy.ma``) are refused with a TypeError rather than computed as if nothing
+were masked: pass the mask as weights (``sample_weight=~np.ma.getmaskarray(x)``) or the unmasked
+entries (``x.compressed()``).
 """
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._threads import get_num_threads, set_num_threads

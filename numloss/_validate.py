@@ -13,12 +13,44 @@ from ._kernels._compile import cached_njit
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def float_array(x, name):
-    """``x`` as a float32/float64 array: integers and bools become float64, float16 float32."""
+def describe(value):
+    """``value`` for an error message: its repr when short (a scalar, a name), else its type and
+    shape -- never an array's values."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and shape != ():
+        dtype = getattr(value, "dtype", None)
+        return f"{type(value).__name__} of shape {tuple(shape)}" + (f" and dtype {dtype}" if dtype is not None else "")
+    text = repr(value)
+    return text if len(text) <= 80 else f"{type(value).__name__} object"
+
+
+_MASKED = (
+    "is a masked array (numpy.ma); numloss does not apply masks (np.asarray would silently drop "
+    "the mask). Pass the data and the mask as weights, e.g. loss(x.data, ..., "
+    "sample_weight=~np.ma.getmaskarray(x)), or only the unmasked entries (x.compressed())"
+)
+
+
+def as_array(x, name):
+    """``np.asarray(x)`` in native byte order, or a TypeError naming ``name``: masked arrays are
+    refused (see ``_MASKED``), other ndarray subclasses (np.matrix, ...) become plain arrays, and
+    anything NumPy cannot convert (a ragged list, a tensor that requires grad, an ``__array__``
+    that raises) is reported with what went wrong."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{name} {_MASKED}")
     try:
         arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and other things numpy refuses
-        raise TypeError(f"{name} must be array-like of real numbers: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the object raises, name the argument
+        raise TypeError(f"{name} must be array-like, but converting it to an array failed: "
+                        f"{type(exc).__name__}: {exc}") from None
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def float_array(x, name):
+    """``x`` as a float32/float64 array: integers and bools become float64, float16 float32."""
+    arr = x if type(x) is np.ndarray and x.dtype.isnative else as_array(x, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
@@ -52,17 +84,30 @@ def plus_minus_one(y, name):
         raise ValueError(f"{name} must contain only -1 and +1")
 
 
-def index_array(x, name):
-    """A class-index array: any integer dtype, returned as int64."""
-    arr = np.asarray(x)
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def index_array(x, name, what="class indices"):
+    """An integer array (class indices, lengths): any integer dtype, returned as int64. Values
+    that do not fit in int64 (uint64, or Python integers beyond it) are a ValueError showing the
+    value, never wrapped."""
+    arr = x if type(x) is np.ndarray and x.dtype.isnative else as_array(x, name)
+    if arr.dtype == object and arr.size and all(type(v) is int for v in arr.flat):
+        big = next((v for v in arr.flat if not -(2**63) <= v <= _INT64_MAX), None)
+        if big is not None:
+            raise ValueError(f"{name} contains {big}, which does not fit in int64")
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array of class indices, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be an integer array of {what}, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size:
+        top = int(arr.max())
+        if top > _INT64_MAX:
+            raise ValueError(f"{name} contains {top}, which does not fit in int64")
     return arr.astype(np.int64, copy=False)
 
 
 def reduction(value, allowed=REDUCTIONS):
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}, got {describe(value)}")
     return value
 
 
@@ -73,29 +118,29 @@ def real_scalar(value, name):
     if type(value) is int and -(2**63) <= value < 2**63:
         return float(value)
     if isinstance(value, (bool, np.bool_)) or np.iscomplexobj(value):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
     try:
         arr = np.asarray(value)
     except Exception:
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+        raise TypeError(f"{name} must be a real number, got {describe(value)}") from None
     if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
     return float(arr)
 
 
 def flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
+        raise TypeError(f"{name} must be a bool, got {describe(value)}")
     return bool(value)
 
 
 def integer(value, name):
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+        raise TypeError(f"{name} must be an integer, got {describe(value)}") from None
 
 
 def broadcast_shape(named):
@@ -159,31 +204,82 @@ def grad_output(value, loss_shape, dtype, reduced):
     return flat_readonly(arr)
 
 
-def gradient_buffers(gradient_out, return_grad, shapes, dtype, inputs):
-    """Check ``gradient_out`` against the gradients' shapes; returns a list (``None`` where the
-    kernel should allocate). ``inputs`` are the user's arrays, to refuse buffers aliasing them."""
-    if gradient_out is None:
-        return [None] * len(shapes)
-    if not return_grad:
+def want_grad(return_grad, grad_output=None, gradient_out=None):
+    """``return_grad`` as a bool (a TypeError naming it unless it is a bool); ``grad_output`` or
+    ``gradient_out`` given without it is a ValueError. Every loss calls this (directly or
+    through :func:`gradient_buffers`) before its kernel."""
+    if return_grad is True:
+        return True
+    if return_grad is not False:
+        if not isinstance(return_grad, np.bool_):
+            raise TypeError(f"return_grad must be a bool (True or False), got {describe(return_grad)}")
+        return want_grad(bool(return_grad), grad_output, gradient_out)
+    if grad_output is not None:
+        raise ValueError("grad_output is only used with return_grad=True")
+    if gradient_out is not None:
         raise ValueError("gradient_out is only used with return_grad=True")
-    bufs = gradient_out if isinstance(gradient_out, tuple) else (gradient_out,)
+    return False
+
+
+def _memory(obj):
+    """The array a user's argument is read as (np.asarray of it, sharing its memory where NumPy
+    can), or None for what has no array memory (None, Python numbers, unconvertible objects)."""
+    if obj is None or type(obj) in (int, float, bool):
+        return None
+    if isinstance(obj, np.ndarray):
+        return obj
+    try:
+        return np.asarray(obj)
+    except Exception:  # noqa: BLE001 - its own coercion reports it
+        return None
+
+
+def _overlap(a, b):
+    """Whether two arrays share memory; undecidable within a bounded effort counts as yes."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def gradient_buffers(gradient_out, return_grad, shapes, dtype, inputs, grad_output=None):
+    """Check ``gradient_out`` against the gradients' shapes; returns a list (``None`` where the
+    kernel should allocate). ``shapes``: one per gradient, ``None`` for a constant operand (its
+    slot must be ``None``). ``inputs``: the user's arguments as given (arrays, tensors,
+    memoryviews, ...); no buffer may share memory with one of them, with ``grad_output`` or
+    with another buffer. Also validates ``return_grad`` (:func:`want_grad`)."""
+    if not want_grad(return_grad, grad_output, gradient_out) or gradient_out is None:
+        return [None] * len(shapes)
+    bufs = gradient_out if isinstance(gradient_out, tuple) and len(shapes) > 1 else (gradient_out,)
     if len(bufs) != len(shapes):
-        raise ValueError(f"gradient_out must be a tuple of {len(shapes)} arrays (one per differentiable input)")
-    for buf, shape in zip(bufs, shapes):
-        if buf is None and shape is None:
+        want = f"a tuple of {len(shapes)} arrays (one per differentiable input)" if len(shapes) > 1 else "one array"
+        raise ValueError(f"gradient_out must be {want}, got {len(bufs)}")
+    for k, (buf, shape) in enumerate(zip(bufs, shapes)):
+        name = f"gradient_out[{k}]" if len(shapes) > 1 else "gradient_out"
+        if shape is None:
+            if buf is not None:
+                raise ValueError(f"{name} must be None: that operand is a constant, with no gradient")
             continue
-        if not isinstance(buf, np.ndarray):
-            raise ValueError(f"gradient_out must be a numpy array, got {type(buf).__name__}")
+        if type(buf) is not np.ndarray:
+            raise ValueError(f"{name} must be a numpy.ndarray (not a subclass), got {type(buf).__name__}")
         if buf.shape != tuple(shape) or buf.dtype != dtype:
             raise ValueError(
-                f"gradient_out must have shape {tuple(shape)} and dtype {np.dtype(dtype)}, "
+                f"{name} must have shape {tuple(shape)} and dtype {np.dtype(dtype)}, "
                 f"got {buf.shape} {buf.dtype}"
             )
         if not buf.flags.c_contiguous or not buf.flags.writeable:
-            raise ValueError("gradient_out must be C-contiguous and writeable")
-        for x in inputs:
-            if isinstance(x, np.ndarray) and np.shares_memory(buf, x):
-                raise ValueError("gradient_out must not share memory with an input")
+            raise ValueError(f"{name} must be C-contiguous and writeable")
+        for other in bufs[:k]:
+            if other is not None and _overlap(buf, other):
+                raise ValueError(f"{name} shares memory with another gradient_out buffer")
+        for arg, what in [(x, "an input") for x in inputs] + [(grad_output, "grad_output")]:
+            mem = _memory(arg)
+            if mem is not None and _overlap(buf, mem):
+                raise ValueError(
+                    f"{name} shares memory with {what} ({describe(arg)}): the gradient would overwrite it"
+                )
     return list(bufs)
 
 

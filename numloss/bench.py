@@ -7,8 +7,10 @@ is dropped before the next, as in a user's loop: numloss's large outputs then re
 of the last ones (``numloss._buffers``), torch's come from the system allocator.
 ``--no-recycle`` turns numloss's reuse off, so that every output is fresh memory too.
 """
+import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -31,17 +33,66 @@ def _read_once(a):
     return acc
 
 
+def _threads_arg(text):
+    """--threads: an integer from 1 to Numba's thread count."""
+    most = numba.config.NUMBA_NUM_THREADS
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {text!r}") from None
+    if not 1 <= n <= most:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {most} (NUMBA_NUM_THREADS on this machine), got {n}")
+    return n
+
+
+def _loss_arg(text):
+    """--only: a loss's function name or its class name (``CrossEntropyLoss``), as the function name."""
+    import numloss
+    from .losses._base import Loss
+
+    names = {c.name for c in _registry.CASES}
+    if text in names:
+        return text
+    cls = getattr(numloss, text, None)
+    if isinstance(cls, type) and issubclass(cls, Loss) and cls.function.__name__ in names:
+        return cls.function.__name__
+    raise argparse.ArgumentTypeError(
+        f"unknown loss {text!r}; valid names: {', '.join(sorted(names))} (or their class names)")
+
+
+def _output_path(text):
+    """--json / --plot: a path that can be written, checked (by opening it) before the benchmark
+    runs; a file created by the check is removed again."""
+    existed = os.path.exists(text)
+    try:
+        with open(text, "a"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot write to {text!r}: {exc.strerror}") from None
+    if not existed:
+        os.remove(text)
+    return text
+
+
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11 (under a minute)")
-    parser.add_argument("--only", action="append", metavar="NAME", help="only this loss (repeatable)")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--threads", type=int, default=None, help="threads for numloss and torch (default: all)")
+    parser.add_argument("--only", action="append", metavar="NAME", type=_loss_arg,
+                        help="only this loss (repeatable): a function name (cross_entropy) or a class "
+                             "name (CrossEntropyLoss)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="dtype of every input (default: float32)")
+    parser.add_argument("--threads", type=_threads_arg, default=None,
+                        help="threads for numloss and torch, from 1 to NUMBA_NUM_THREADS (default: all)")
     parser.add_argument("--size", choices=_registry.ALL_SIZES, default="large",
-                        help="few: many rows of few classes (class-score losses only)")
+                        help="input sizes: small (call overhead: 1e4 elements, or about 1e3), large and "
+                             "large2 (the two anchor workloads of each family, e.g. 1e7 elements), few "
+                             "(many rows of few classes; class-score losses only) (default: large)")
     parser.add_argument("--no-recycle", action="store_true",
                         help="fresh memory for every numloss output (set_buffer_cache_limit(0))")
-    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    parser.add_argument("--plot", metavar="PATH.png", help="draw the speedup chart (needs matplotlib)")
+    parser.add_argument("--json", metavar="PATH", type=_output_path, help="write the results as JSON")
+    parser.add_argument("--plot", metavar="PATH.png", type=_output_path,
+                        help="draw the speedup chart (needs matplotlib)")
 
 
 def _progress(i, n, label):
@@ -109,6 +160,13 @@ def _callables(case, args, kwargs, torch):
 def run(args):
     import numloss
 
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("numloss bench: error: --plot needs matplotlib (pip install matplotlib)", file=sys.stderr)
+            return 2
+
     try:
         import torch
     except ImportError:
@@ -123,10 +181,6 @@ def run(args):
     dtype = np.dtype(args.dtype)
     cases = [c for c in _registry.CASES if (not args.only or c.name in args.only)
              and args.size in _registry.sizes(c.family)]
-    unknown = set(args.only or ()) - {c.name for c in _registry.CASES}
-    if unknown:
-        print(f"unknown loss: {', '.join(sorted(unknown))}", file=sys.stderr)
-        return 2
     if not cases:
         print(f"no loss selected is benchmarked at size {args.size!r}", file=sys.stderr)
         return 2

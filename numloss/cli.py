@@ -1,4 +1,4 @@
-"""The ``numloss`` command: ``info``, ``demo``, ``bench`` and ``plot``."""
+"""The numloss command: info, demo, bench and plot."""
 import argparse
 import platform
 import sys
@@ -84,9 +84,16 @@ def demo():
         print(f"{name:34s} {float(loss):12.6f} {ref:>12s} {diff:>16s}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="numloss", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="numloss", description="numloss: every torch.nn loss on NumPy arrays, on the CPU.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("info", help="versions, compiled extension, threads, compile cache")
     sub.add_parser("demo", help="a few losses and gradients, beside torch's when installed")
     from .bench import add_arguments
@@ -96,6 +103,9 @@ def main(argv=None):
 
     plot.add_arguments(sub.add_parser("plot", help="draw losses and their gradients (needs matplotlib)"))
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if args.command == "info":
         info()
     elif args.command == "demo":

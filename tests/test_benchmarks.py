@@ -84,3 +84,40 @@ def test_bench_rejects_unknown_loss():
     proc = subprocess.run([sys.executable, "-m", "numloss", "bench", "--only", "nope"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unknown loss" in proc.stderr
+
+
+def _numloss(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "numloss", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_bench_checks_its_arguments_before_running(tmp_path):  # issue 17 item 16
+    for args in (["--threads", "0"], ["--threads", "-1"], ["--threads", "100000"],
+                 ["--json", str(tmp_path / "missing" / "b.json")], ["--plot", str(tmp_path)]):
+        proc = _numloss("bench", "--quick", "--size", "small", "--only", "mse_loss", *args)
+        assert proc.returncode == 2, (args, proc.stderr[-500:])
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and args[0] in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert "[" not in proc.stderr  # failed before the progress bar of a run
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_command_line_help(tmp_path):  # issue 17 item 21
+    top = _numloss("--help")
+    assert top.returncode == 0 and "``" not in top.stdout
+    bare = _numloss()
+    assert bare.returncode == 0 and bare.stdout == top.stdout
+    import argparse
+
+    from numloss.bench import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    helps = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings}
+    assert helps["--size"] and helps["--dtype"]
+    unknown = _numloss("bench", "--only", "nope")
+    assert unknown.returncode == 2 and "cross_entropy" in unknown.stderr and "mse_loss" in unknown.stderr
+    out = tmp_path / "b.json"
+    by_class = _numloss("bench", "--quick", "--size", "small", "--only", "MSELoss", "--json", str(out))
+    assert by_class.returncode == 0, by_class.stderr[-1000:]
+    assert [r["name"] for r in json.loads(out.read_text())["results"]] == ["mse_loss"]

@@ -27,13 +27,26 @@ SOURCE_HASH = hashlib.sha256(
     b"".join(p.read_bytes() for p in sorted(_HERE.glob("*.py")))
 ).hexdigest()[:12]
 
-# Numba's SSA pass emits a pedantic internal warning ("variable ... is not in scope", asking for a
-# bug report) on the branch-free select chains of _math.py; the compiled code is correct (the
-# ulp and differential tests check it), so the warning is not shown to numloss's users. Numba
-# raises it from its SSA module, or re-raises it at the kernel's source line (when a parallel
-# kernel is compiled): the module of a re-raised warning is the path of the numloss source file.
-for _module in (r"numba\.core\.ssa", r".*[/\\]numloss[/\\]_kernels[/\\]"):
-    warnings.filterwarnings("ignore", category=numba.core.errors.NumbaIRAssumptionWarning, module=_module)
+
+def _quiet(dispatcher):
+    """``dispatcher`` compiling with Numba's internal ``NumbaIRAssumptionWarning`` silenced.
+
+    Numba's SSA pass emits that pedantic warning ("variable ... is not in scope", asking for a
+    bug report) on the branch-free select chains of _math.py; the compiled code is correct (the
+    ulp and differential tests check it). A filter installed at import would not do: pytest and
+    ``warnings.catch_warnings`` reset the filters, and the warning reached users' own test runs.
+    So the filter is applied around each compilation only (the dispatcher's ``compile``, which
+    Numba calls on first use of each signature)."""
+    compile_ = dispatcher.compile
+
+    def compile(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.core.errors.NumbaIRAssumptionWarning)
+            return compile_(*args, **kwargs)
+
+    dispatcher.compile = compile
+    return dispatcher
+
 
 NJIT_OPTIONS = dict(error_model="numpy", fastmath={"contract"}, nogil=True)
 
@@ -56,7 +69,7 @@ def cached_njit(fn=None, **options):
     if fn is None:
         return lambda f: cached_njit(f, **options)
     try:
-        return numba.njit(cache=True, **options)(fn)
+        return _quiet(numba.njit(cache=True, **options)(fn))
     except RuntimeError as exc:  # "no locator available"
         warnings.warn(  # shown once per call site by Python's default filter
             f"numloss cannot cache compiled code ({exc}); it will compile in every process. "
@@ -64,7 +77,7 @@ def cached_njit(fn=None, **options):
             RuntimeWarning,
             stacklevel=3,
         )
-        return numba.njit(cache=False, **options)(fn)
+        return _quiet(numba.njit(cache=False, **options)(fn))
 
 
 class Kernel:

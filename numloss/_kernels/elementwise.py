@@ -49,11 +49,13 @@ def clamp(e, bound):
 
 @inline
 def huber(x, y, c, delta, p1, p2):
-    """Branch-free: with q = min(|e|, delta), loss = q^2 / 2 + delta (|e| - q)."""
+    """Branch-free: with q = min(|e|, delta), loss = q^2 / 2 + delta (|e| - q); the linear term is
+    0 (not inf * 0) inside the quadratic zone, so delta = inf is 0.5 e^2 as in torch."""
     e = x - y
     a = abs(e)
     q = a if a < delta else delta
-    return like(x, 0.5) * q * q + delta * (a - q), clamp(e, delta), like(x, 0)
+    lin = a - q
+    return like(x, 0.5) * q * q + (delta * lin if lin != like(x, 0) else lin), clamp(e, delta), like(x, 0)
 
 
 @inline
@@ -180,7 +182,8 @@ def margin_ranking(x1, x2, t, margin, p1, p2):
     z = -t * (x1 - x2) + margin
     if z >= zero:
         return z, -t, t
-    return (z if z != z else zero), zero, zero
+    # torch's gradient is 0 * (-t): NaN where t is NaN or infinite
+    return (z if z != z else zero), zero * -t, zero * t
 
 
 @inline
@@ -202,7 +205,10 @@ def msle(x, y, c, p0, p1, p2):
 
 @inline
 def bce_with_logits_no_pos_weight(x, t, c, p0, p1, p2):
-    return bce_with_logits(x, t, like(x, 1), p0, p1, p2)
+    """bce_with_logits with pos_weight 1, written without the (pw - 1) t term, whose 0 * inf
+    would make an infinite target NaN (torch: -+inf)."""
+    one = like(x, 1)
+    return (one - t) * x + vsoftplus(-x), vsigmoid(x) - t, like(x, 0)
 
 
 @inline

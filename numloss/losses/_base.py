@@ -2,6 +2,8 @@
 functional form."""
 import inspect
 
+from .._validate import describe
+
 
 class Loss:
     """Base of the loss classes. A subclass sets ``function`` (the functional form) and
@@ -13,8 +15,7 @@ class Loss:
     def __init__(self, *args, **kwargs):
         bound = self._signature().bind(*args, **kwargs)
         bound.apply_defaults()
-        self.kwargs = dict(bound.arguments)
-        for name, value in self.kwargs.items():
+        for name, value in bound.arguments.items():
             setattr(self, name, value)
 
     @classmethod
@@ -22,6 +23,12 @@ class Loss:
         return inspect.Signature(
             [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for n, d in cls.options]
         )
+
+    @property
+    def kwargs(self):
+        """The options as they are now: attributes are read at every call, as torch modules do
+        (``c.delta = 2.0`` then ``c(x, y)`` uses 2.0)."""
+        return {name: getattr(self, name) for name, _ in self.options}
 
     def __call__(self, *inputs):
         """The loss of ``inputs`` (the functional form's positional arguments)."""
@@ -34,7 +41,7 @@ class Loss:
         )
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items() if not hasattr(v, "shape"))
+        args = ", ".join(f"{k}={describe(v)}" for k, v in self.kwargs.items())
         return f"{type(self).__name__}({args})"
 
 

@@ -83,17 +83,12 @@ class Elementwise:
 
         unused = _UNUSED[dtype]
         go_arr, scale, grads, bufs = flat[0], 0.0, [], ()
-        if not return_grad:
-            if grad_output is not None:
-                raise ValueError("grad_output is only used with return_grad=True")
-            if gradient_out is not None:
-                raise ValueError("gradient_out is only used with return_grad=True")
-        else:
+        return_grad = V.want_grad(return_grad, grad_output, gradient_out)
+        if return_grad:
             if grad_shapes is None:
                 grad_shapes = [arrays[i].shape if i is not None else None for i in grad_of]
             if gradient_out is not None:
-                given = gradient_out if len(grad_of) > 1 else (gradient_out,)
-                bufs = V.gradient_buffers(given, return_grad, grad_shapes, dtype, user_inputs)
+                bufs = V.gradient_buffers(gradient_out, True, grad_shapes, dtype, user_inputs, grad_output)
             if none:
                 go_arr, scale = V.grad_output(grad_output, shape, dtype, reduced=False), 1.0
             else:
@@ -111,13 +106,15 @@ class Elementwise:
         out = _buffers.empty(shape, dtype) if none else None
 
         kernel = self.kernel(weight is not None, none, return_grad, max(len(gflat), 1))
+        with np.errstate(over="ignore"):  # an option beyond float32's range is inf, as in torch
+            options = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
         total = kernel(
             _threads.threads_for(n),
             flat[0],
             flat[1],
             flat[2] if self.nin == 3 else flat[0],
             w,
-            np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype),
+            options,
             go_arr,
             out.reshape(-1) if none else unused,
             gflat[0] if gflat else unused,

@@ -40,16 +40,6 @@ for _a in _ONE.values():
     _a.flags.writeable = False
 
 
-def check_grad_options(*, return_grad, grad_output, gradient_out, user_inputs=()):
-    """Refuse ``grad_output`` and ``gradient_out`` without ``return_grad`` (for a loss that
-    computes its value before it calls a row kernel)."""
-    if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
-        if gradient_out is not None:
-            raise ValueError("gradient_out is only used with return_grad=True")
-
-
 def grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output):
     """``(factor array, stride, scale)``: the factor of row r's gradient is
     ``factor[r * stride] * scale`` -- ``grad_output`` per row for ``"none"``, else one scalar
@@ -119,10 +109,8 @@ class Rows:
         nrows = math.prod(loss_shape)
         if input_shapes is None:
             input_shapes = (full_shape,)
-        if gradient_out is None:
-            buffers = [None] * len(input_shapes)
-        else:
-            buffers = V.gradient_buffers(gradient_out, return_grad, input_shapes, dtype, user_inputs)
+        return_grad = V.want_grad(return_grad, grad_output, gradient_out)
+        buffers = V.gradient_buffers(gradient_out, return_grad, input_shapes, dtype, user_inputs, grad_output)
         factor, stride, scale = grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)
         grads = []
         written = ()

@@ -20,7 +20,7 @@ from .._kernels import margin as M
 from .._kernels import nll as NLL
 from .._kernels._compile import Kernel
 from ._base import loss_class
-from ._rows import Rows, check_grad_options, finish, grad_factor, placeholder, reduce
+from ._rows import Rows, finish, grad_factor, placeholder, reduce
 
 _CROSS_ENTROPY = Rows(CE.cross_entropy, "cross_entropy", CE.OPTIONS)
 _NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS)
@@ -175,6 +175,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
     Gradient: ``softmax(x) * (...) - (...)`` written in the loss's sweep; for an ignored entry it
     is 0 (NaN when that row's softmax is NaN, as torch's log_softmax backward gives).
+
+    Deviation from torch: with label smoothing and class weights whose sum over the counted
+    targets is 0 (negative weights), "mean" is NaN; torch divides its NLL and smoothing parts by
+    that 0 separately and may give +-inf. (numloss's fused sweep keeps only their sum; without
+    label smoothing the sum over 0 is torch's +-inf.)
     """
     x = V.float_array(input, "input")
     dtype = x.dtype
@@ -187,7 +192,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if x.ndim == 0:
         raise ValueError("input must have shape (C,), (N, C) or (N, C, d1, ..., dK), got a 0-d array")
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
-    tarr = np.asarray(target)
+    tarr = V.as_array(target, "target")
     w2 = _class_weight(weight, C, dtype)
     user = (input, target, weight)
 
@@ -232,8 +237,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         full_shape=x.shape, options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum),
         reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
-    if reduction == "mean" and denom == 0:
-        # torch divides the NLL part and the smoothing part by the zero total separately: 0/0
+    if reduction == "mean" and denom == 0 and eps > 0:
+        # torch divides the NLL part and the smoothing part by the zero total separately; the
+        # kernel returns only their sum (see the docstring)
         nan = V.scalar_result(math.nan, dtype)
         result = (nan, result[1]) if return_grad else nan
     return result
@@ -245,10 +251,12 @@ def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, g
     check): the loss rows are ``row_value``, 0 (NaN with label smoothing: torch multiplies by
     e / C); the gradient is empty."""
     dtype = x.dtype
-    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user_inputs)
+    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user_inputs, grad_output)
     grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)  # checks grad_output
     rows = np.full(math.prod(loss_shape), row_value, dtype)
-    loss = reduce(rows, np.sum(rows, dtype=np.float64), reduction, denom, loss_shape, dtype)
+    # with label smoothing torch's e / C factor is NaN, even over no rows
+    total = np.float64(math.nan) if row_value != row_value else np.sum(rows, dtype=np.float64)
+    loss = reduce(rows, total, reduction, denom, loss_shape, dtype)
     return finish(loss, [_buffers.empty(x.shape, dtype)], x.shape, [x.shape], bufs, return_grad)
 
 
@@ -285,7 +293,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     "mean" divides by ``sum w_t`` over the non-ignored entries (NaN when all are ignored, as
     torch). Gradient: ``-w_t / denominator`` at the target, 0 elsewhere.
     """
-    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and not return_grad
+    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and return_grad is False
             and grad_output is None and gradient_out is None and type(ignore_index) is int
             and -(2**63) <= ignore_index < 2**63 and type(reduction) is str and reduction in _REDUCTIONS
             and input.ndim == 2 and target.ndim == 1 and input.shape[0] == target.shape[0]
@@ -304,7 +312,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     t2 = V.flat_readonly(t, view=(N, D))
     grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
                    user_inputs=(input, target, weight))
-    check_grad_options(**grad_kw)
+    return_grad = grad_kw["return_grad"] = V.want_grad(return_grad, grad_output, gradient_out)
     if C == 0:
         denom = _check_indices(t, C, ignore_index, w2, dtype)
         return _empty_classes(x, 0.0, reduction, denom, loss_shape, **grad_kw)
@@ -423,6 +431,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     x = V.float_array(input, "input")
     dtype = x.dtype
     reduction = V.reduction(reduction)
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
     y = V.float_like(target, dtype, "target")
     w = None if weight is None else V.float_like(weight, dtype, "weight")
     if x.ndim == 0:
@@ -469,7 +478,7 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
         rows = term.sum(axis=axis, dtype=np.float64) / C
     loss_shape = rows.shape
     denom = rows.size if rows.size else math.nan
-    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user)
+    bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user, grad_output)
     factor, stride, scale = grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)
     loss = reduce(rows.astype(dtype), rows.sum(), reduction, denom, loss_shape, dtype)
     if not return_grad:
@@ -480,7 +489,7 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
         g = (sig - y) / C
         if w is not None:
             g = g * w
-        g = g * np.expand_dims(row_factors, axis)
+        g = g * (np.expand_dims(row_factors, axis) if stride else row_factors)
     return finish(loss, [g.astype(dtype)], shape, [x.shape], bufs, return_grad)
 
 

@@ -16,18 +16,11 @@ __all__ = ["ctc_loss", "CTCLoss"]
 
 def _lengths(value, name, n, unbatched):
     """``input_lengths`` / ``target_lengths`` as an int64 array of shape (n,)."""
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:
-        raise TypeError(f"{name} must be an integer array, list or tuple: {exc}") from None
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must contain integers, got dtype {arr.dtype}")
+    arr = V.index_array(value, name, "lengths")
     if arr.ndim > 1 or (arr.ndim == 0 and n != 1) or (arr.ndim == 1 and arr.shape[0] != n):
         expected = "a scalar or shape (1,)" if unbatched else f"shape ({n},) (one per sample)"
         raise ValueError(f"{name} must have {expected}, got shape {arr.shape}")
-    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} has values too large")
-    arr = arr.reshape(n).astype(np.int64)
+    arr = arr.reshape(n)
     if arr.size and arr.min() < 0:
         i = int(np.argmin(arr))
         raise ValueError(f"{name} must be non-negative, got {arr[i]} for sample {i}")
@@ -36,16 +29,15 @@ def _lengths(value, name, n, unbatched):
 
 def _targets(targets, tl, n, C, blank, unbatched):
     """(flat int64 labels, int64 offsets): sample i's labels are flat[off[i]:off[i] + tl[i]]."""
-    try:
-        tg = np.asarray(targets)
-    except Exception as exc:
-        raise TypeError(f"targets must be an integer array: {exc}") from None
-    if tg.dtype.kind not in "iu":
-        if tg.size == 0 and tg.dtype.kind in "f":  # [] or np.array([]): empty targets
-            tg = tg.astype(np.int64)
-        else:
-            raise TypeError(f"targets must be an integer array of class indices, got dtype {tg.dtype}")
+    tg = V.as_array(targets, "targets")
+    if tg.size == 0 and tg.dtype.kind == "f":  # [] or np.array([]): empty targets
+        tg = tg.astype(np.int64)
+    tg = V.index_array(tg, "targets")
     total = int(tl.sum())
+    if n and int(tl.max()) > np.iinfo(np.int64).max // n:  # the int64 sum may have wrapped
+        total = sum(tl.tolist())
+    if total > np.iinfo(np.int64).max:
+        raise ValueError(f"target_lengths sum to {total}, more than any targets array can hold")
     if tg.ndim == 1:
         if tg.shape[0] != total:
             raise ValueError(
@@ -182,8 +174,9 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
         i = int(np.argmax(il))
         raise ValueError(f"input_lengths must be at most T = {T}, got {il[i]} for sample {i}")
     flat, offsets = _targets(targets, tl, N, C, blank, unbatched)
-    return_grad = V.flag(return_grad, "return_grad")
-    (buf,) = V.gradient_buffers(gradient_out, return_grad, [lp.shape], dtype, (log_probs,))
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
+    (buf,) = V.gradient_buffers(gradient_out, return_grad, [lp.shape], dtype,
+                                (log_probs, targets, input_lengths, target_lengths), grad_output)
     loss_shape = () if unbatched else (N,)
 
     if return_grad:
@@ -198,14 +191,12 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
         grad = buf if buf is not None else _buffers.empty(lp.shape, dtype)
         grad3 = grad.reshape(T, N, C)
     else:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
         scales = np.zeros(N, np.float64)
         grad3 = np.empty((0, 0, 0), dtype)
 
     x = np.ascontiguousarray(lp3, dtype=dtype)
     nll = np.empty(N, np.float64)
-    work = int(np.sum(il * (2 * tl + 1))) + (T * N * C if return_grad else 0)
+    work = int(np.dot(il.astype(np.float64), 2.0 * tl + 1.0)) + (T * N * C if return_grad else 0)
     _ctc.ctc(x, flat, offsets, il, tl, blank, scales, zero_infinity, nll, grad3, return_grad,
              _threads.threads_for_openmp(work), mode, paths)
 

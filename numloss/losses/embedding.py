@@ -197,15 +197,13 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
                         gradient_out)
     if not callable(distance_function):
         raise TypeError(f"distance_function must be None, a name or a callable, got {distance_function!r}")
-    if return_grad:
+    if V.want_grad(return_grad, grad_output, gradient_out):
         raise NotImplementedError(
             "numloss cannot differentiate an arbitrary distance_function: pass one of the named "
             f"distances ({', '.join(map(repr, DISTANCES))}) or None to get gradients, or "
             "differentiate your distance yourself (e.g. with return_grad=False here and an autodiff "
             "library for d(x1, x2))"
         )
-    if grad_output is not None or gradient_out is not None:
-        raise ValueError("grad_output and gradient_out are only used with return_grad=True")
     return _callable_triplet(inputs, distance_function, margin, swap, reduction)
 
 

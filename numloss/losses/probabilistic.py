@@ -35,8 +35,9 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
     """Binary cross-entropy on probabilities: ``-w (t log x + (1 - t) log(1 - x))``.
 
     As in torch, each log is clamped at -100 and the gradient ``w (x - t) / max(x (1 - x),
-    1e-12)``. ``input`` must lie in [0, 1] (ValueError otherwise) and ``target`` must have its
-    shape; ``weight`` broadcasts to it.
+    1e-12)``. ``input`` and ``target`` must lie in [0, 1] (a ValueError otherwise, NaN
+    included, as torch's RuntimeError) and ``target`` must have the input's shape; ``weight``
+    broadcasts to it.
     """
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
@@ -44,6 +45,8 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
     reduction = V.reduction(reduction)
     if not np.all((x >= 0) & (x <= 1)):
         raise ValueError("input: all elements of input should be between 0 and 1")
+    if not np.all((t >= 0) & (t <= 1)):
+        raise ValueError("target: all elements of target should be between 0 and 1")
     return _BCE(
         {"input": x, "target": t}, x.dtype, reduction=reduction, weight=_weight_for(weight, x),
         user_inputs=(input, target, weight), **grad_options(return_grad, grad_output, gradient_out),
@@ -75,7 +78,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
     """Poisson negative log-likelihood: ``exp(x) - t x`` (``log_input=True``) or
     ``x - t log(x + eps)``. ``full=True`` adds Stirling's approximation
-    ``t log t - t + log(2 pi t) / 2`` where ``t > 1``."""
+    ``t log t - t + log(2 pi t) / 2`` where ``t > 1``.
+
+    Deviation from torch, where ``exp(x)`` and ``t x`` both overflow (float32 ``x = t = 1e30``):
+    numloss computes ``exp(x) - t x`` with a fused multiply-add, so ``t x`` does not round to
+    inf first and the loss is inf (the true value) where torch gives NaN (inf - inf)."""
     log_input = V.flag(log_input, "log_input")
     full = V.flag(full, "full")
     eps = V.real_scalar(eps, "eps")
@@ -103,7 +110,7 @@ def _gaussian_var(var, x):
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
     """Gaussian negative log-likelihood ``(log v + (x - y)^2 / v) / 2`` (+ ``log(2 pi) / 2`` with
-    ``full``), ``v = max(var, eps)``.
+    ``full``), ``v = max(var, eps)`` (every ``v`` NaN for ``eps=nan``, as torch's clamp).
 
     ``var``: input's shape, input's shape without its last dimension, input's shape with one
     dimension of size 1, or a Python number (a constant: its gradient slot is ``None``).
@@ -123,6 +130,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         v = V.real_scalar(var, "var")
         if v < 0:
             raise ValueError("var has negative entry/entries")
+        if eps != eps:
+            v = math.nan
         return _GAUSSIAN_CONST(
             {"input": x, "target": y}, x.dtype, reduction=reduction, params=(eps, const, v),
             grad_of=(0, None), user_inputs=(input, target), **grads,
@@ -130,6 +139,8 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     var_arr = V.float_like(var, x.dtype, "var")
     if np.any(var_arr < 0):
         raise ValueError("var has negative entry/entries")
+    if eps != eps:
+        var_arr = np.full_like(var_arr, math.nan)
     return _GAUSSIAN(
         {"input": x, "target": y, "var": _gaussian_var(var_arr, x)}, x.dtype, reduction=reduction,
         params=(eps, const), grad_of=(0, 2), grad_shapes=(x.shape, var_arr.shape),

@@ -24,8 +24,11 @@ _GRAD_DOC = """
 
 
 def _regression(kernel, input, target, reduction, weight, params, weighted_mean, grads):
-    """Shared argument handling; ``weighted_mean``: a weighted \"mean\" divides by sum(weight)."""
+    """Shared argument handling; ``weighted_mean``: a weighted \"mean\" divides by sum(weight).
+    ``kernel`` may be a function of the result dtype (the choice depends on it)."""
     x = V.float_array(input, "input")
+    if not isinstance(kernel, Elementwise):
+        kernel = kernel(x.dtype)
     y = V.float_like(target, x.dtype, "target")
     reduction = V.reduction(reduction)
     V.warn_target_size(x.shape, y.shape)
@@ -81,12 +84,15 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, *, retur
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0, *, return_grad=False, grad_output=None, gradient_out=None):
     """Smooth L1: ``0.5 e^2 / beta`` where ``|e| < beta``, else ``|e| - 0.5 beta``; ``beta = 0`` is
-    the L1 loss (as in torch). Reference: Girshick, "Fast R-CNN", 2015."""
+    the L1 loss (as in torch), and so is a beta that is 0 in the input's dtype (float32
+    ``beta=1e-50``). Reference: Girshick, "Fast R-CNN", 2015."""
     beta = V.real_scalar(beta, "beta")
     if beta < 0:
         raise ValueError(f"beta must be non-negative, got {beta}")
     grads = grad_options(return_grad, grad_output, gradient_out)
-    kernel = _SMOOTH_L1 if beta > 0 else _L1
+    def kernel(dtype):  # beta as the kernel will see it
+        return _SMOOTH_L1 if dtype.type(beta) > 0 else _L1
+
     return _regression(kernel, input, target, reduction, None, (beta,), False, grads)
 
 
@@ -98,14 +104,13 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
     the gradient is 0.
     """
     reduction = V.reduction(reduction)
+    return_grad = V.want_grad(return_grad, grad_output, gradient_out)
     if reduction == "none":
         grads = grad_options(return_grad, grad_output, gradient_out)
         return _regression(_L1, input, target, reduction, None, (), False, grads)
     mse = _regression(_MSE, input, target, reduction, None, (), False, grad_options(False, None, None))
     root = type(mse)(math.sqrt(mse))
     if not return_grad:
-        if grad_output is not None:
-            raise ValueError("grad_output is only used with return_grad=True")
         return root
     go = V.grad_output(grad_output, (), mse.dtype, reduced=True)
     # d sqrt(m) / dm = 1 / (2 sqrt(m)); 0 at m == 0 by definition.
