@@ -55,15 +55,18 @@ def cross_entropy(scores, target, target_values, class_weight, options, grad_fac
 
 
 @inline
+def _settings(opt, C):
+    """(target kind, ignore_index, write_grad, sum of the class weights, 1 - e, e / C) of the
+    options record, e the label smoothing."""
+    e = opt.label_smoothing
+    return opt.target_kind, opt.ignore_index, opt.write_grad, opt.weight_sum, 1.0 - e, e / C
+
+
+@inline
 def _rows(x2, target, y2, wv, opt, grad_factor, loss_rows, g2, lo, hi):
     """Row by row along the classes (an (N, C) input with many classes)."""
     C = x2.shape[1]
-    kind = opt.target_kind
-    ignore = opt.ignore_index
-    write_grad = opt.write_grad
-    wsum = opt.weight_sum
-    keep = 1.0 - opt.label_smoothing
-    per_class = opt.label_smoothing / C
+    kind, ignore, write_grad, wsum, keep, per_class = _settings(opt, C)
     ykeep = like(x2, keep)  # y' = ykeep y + yspread, in the input's dtype (as torch)
     yspread = like(x2, per_class)
     acc = 0.0
@@ -188,12 +191,7 @@ def cross_entropy_tile(xn, yn, gn, tv, wv, opt, grad_factor, loss_rows, r, d0, n
     ``xn``, ``yn``, ``gn`` are rows ``r .. r + nd`` of the loss; ``tv`` their class indices."""
     C = xn.shape[0]
     d1 = d0 + nd
-    kind = opt.target_kind
-    ignore = opt.ignore_index
-    write_grad = opt.write_grad
-    wsum = opt.weight_sum
-    keep = 1.0 - opt.label_smoothing
-    per_class = opt.label_smoothing / C
+    kind, ignore, write_grad, wsum, keep, per_class = _settings(opt, C)
     ykeep = like(xn, keep if kind == PROBABILITIES else 1.0)
     yspread = like(xn, per_class if kind == PROBABILITIES else 0.0)
     m = scratch[0, :nd]
