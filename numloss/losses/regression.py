@@ -106,6 +106,8 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
     if not return_grad:
         if grad_output is not None:
             raise ValueError("grad_output is only used with return_grad=True")
+        if gradient_out is not None:
+            raise ValueError("gradient_out is only used with return_grad=True")
         return root
     go = V.grad_output(grad_output, (), mse.dtype, reduced=True)
     # d sqrt(m) / dm = 1 / (2 sqrt(m)); 0 at m == 0 by definition.
