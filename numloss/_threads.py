@@ -96,6 +96,19 @@ def parallel_call(n_threads):
         numba.set_num_threads(before)
 
 
+@contextmanager
+def parallel_at_every_size(n):
+    """Calls inside use ``n`` threads whatever their size (``numloss compile`` compiles the
+    parallel kernels on small inputs this way). Process-wide: for the command line only."""
+    global PARALLEL_MIN_WORK, _num_threads
+    saved = PARALLEL_MIN_WORK, _num_threads
+    PARALLEL_MIN_WORK, _num_threads = 0, n
+    try:
+        yield
+    finally:
+        PARALLEL_MIN_WORK, _num_threads = saved
+
+
 def threads_for_openmp(work):
     """Thread count for a call into the OpenMP-parallel CTC extension; a parallel call marks the
     process, so that children it forks later stay serial."""

@@ -84,6 +84,69 @@ def demo():
         print(f"{name:34s} {float(loss):12.6f} {ref:>12s} {diff:>16s}")
 
 
+def compile_kernels(args):
+    """Compile every kernel the named losses use -- forward and loss+grad, reduced and
+    ``"none"``, serial and parallel, per dtype -- into Numba's disk cache, so that a later
+    process loads them instead of compiling (for images and deploys)."""
+    import logging
+    import time
+
+    import numba
+
+    import numloss
+    from . import _registry, _threads
+
+    names = args.names or [c.name for c in _registry.CASES]
+    unknown = [n for n in names if n not in _registry.BY_NAME]
+    if unknown:
+        print(f"numloss compile: unknown loss {', '.join(unknown)}; valid: {', '.join(_registry.BY_NAME)}",
+              file=sys.stderr)
+        return 2
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    jobs = [(name, dtype) for name in names for dtype in dtypes]
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    compiled = []
+
+    class Report(logging.Handler):  # counts every compile; shows the slow ones (INFO)
+        def emit(self, record):
+            compiled.append(record)
+            if record.levelno >= logging.INFO:
+                (tqdm.write if tqdm else print)(record.getMessage(), file=sys.stderr)
+
+    logger = logging.getLogger("numloss")
+    handler, level = Report(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    threads = (1,) + ((numba.config.NUMBA_NUM_THREADS,) if numba.config.NUMBA_NUM_THREADS > 1 else ())
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    try:
+        bar = tqdm(jobs, desc="numloss compile", unit="loss") if tqdm else None
+        for name, dtype in bar or jobs:
+            if bar:
+                bar.set_postfix_str(f"{name} [{dtype}]")
+            before, t0 = len(compiled), time.perf_counter()
+            call_args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.dtype(dtype))
+            fn = getattr(numloss, name)
+            for n in threads:
+                with _threads.parallel_at_every_size(n):
+                    for reduction in {kwargs.get("reduction", "mean"), "none"}:
+                        for return_grad in (False, True):
+                            fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
+            if tqdm is None:
+                print(f"{name} [{dtype}]: {len(compiled) - before} kernels compiled in "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    print(f"numloss compile: {len(jobs)} loss/dtype pairs, {len(compiled)} kernels compiled (the others were "
+          f"in the cache) in {time.perf_counter() - start:.1f} s; cache: {_cache_dir()}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="numloss", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,7 +155,13 @@ def main(argv=None):
     from .bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="time every loss against torch and NumPy"))
+    comp = sub.add_parser("compile", help="fill the compile cache ahead of time (for images and deploys)")
+    comp.add_argument("names", nargs="*", metavar="NAME", help="losses to compile (default: all)")
+    comp.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
+                      help="the dtypes to compile for (default: both)")
     args = parser.parse_args(argv)
+    if args.command == "compile":
+        return compile_kernels(args)
     if args.command == "info":
         info()
     elif args.command == "demo":
