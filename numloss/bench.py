@@ -35,9 +35,11 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11 (under a minute)")
     parser.add_argument("--only", action="append", metavar="NAME", help="only this loss (repeatable)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--threads", type=int, default=None, help="threads for numloss and torch (default: all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for numloss and torch (default: all; 1 for --size tiny)")
     parser.add_argument("--size", choices=_registry.ALL_SIZES, default="large",
-                        help="few: many rows of few classes (class-score losses only)")
+                        help="tiny: one evaluation batch, times in microseconds; "
+                             "few: many rows of few classes (class-score losses only)")
     parser.add_argument("--no-recycle", action="store_true",
                         help="fresh memory for every numloss output (set_buffer_cache_limit(0))")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -114,7 +116,7 @@ def run(args):
     except ImportError:
         torch = None
         print("torch is not installed: comparing with NumPy only", file=sys.stderr)
-    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    threads = args.threads or (1 if args.size == "tiny" else numba.config.NUMBA_NUM_THREADS)
     if args.no_recycle:
         numloss.set_buffer_cache_limit(0)
     numloss.set_num_threads(threads)
@@ -141,7 +143,7 @@ def run(args):
         t["name"] = case.name
         rows.append(t)
     _progress(len(cases), len(cases), "done")
-    _print_table(rows, dtype, threads, torch is not None, not args.no_recycle)
+    _print_table(rows, dtype, threads, torch is not None, not args.no_recycle, "us" if args.size == "tiny" else "ms")
     if args.json:
         meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds,
                 "recycle": not args.no_recycle}
@@ -152,15 +154,16 @@ def run(args):
     return 0
 
 
-def _print_table(rows, dtype, threads, with_torch, recycle):
-    ms = lambda s: f"{s * 1e3:9.3f}"  # noqa: E731
-    ratio = lambda a, b: f"{a / b:7.1f}x"  # noqa: E731
-    head = f"{'loss':34s} {'shape':>11s} {'fwd ms':>9s}"
+def _print_table(rows, dtype, threads, with_torch, recycle, unit="ms"):
+    scale = {"ms": 1e3, "us": 1e6}[unit]
+    ms = lambda s: f"{s * scale:9.3f}"  # noqa: E731
+    ratio = lambda a, b: f"{a / b:7.2f}x" if unit == "us" else f"{a / b:7.1f}x"  # noqa: E731
+    head = f"{'loss':34s} {'shape':>11s} {'fwd ' + unit:>9s}"
     if with_torch:
-        head += f" {'torch':>9s} {'speedup':>8s} {'f+g ms':>9s} {'torch f+b':>9s} {'speedup':>8s}"
+        head += f" {'torch':>9s} {'speedup':>8s} {'f+g ' + unit:>9s} {'torch f+b':>9s} {'speedup':>8s}"
     else:
-        head += f" {'f+g ms':>9s}"
-    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ms':>9s} {'fwd/floor':>9s}"
+        head += f" {'f+g ' + unit:>9s}"
+    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ' + unit:>9s} {'fwd/floor':>9s}"
     print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss; "
           f"numloss output memory {'recycled' if recycle else 'fresh'}")
     print(head)
