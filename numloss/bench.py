@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from . import _registry
-from ._kernels._compile import cached_njit
+from ._kernels._compile import COMPILED, cached_njit
 
 
 MIN_SAMPLE = 2e-3  # seconds
@@ -135,6 +135,7 @@ def run(args):
     rounds = 3 if args.quick else 11
     rng = np.random.default_rng(0)
     rows = []
+    first = len(COMPILED)
     for i, case in enumerate(cases):
         _progress(i, len(cases), case.name)
         a, kw = case.make(rng, args.size, dtype)
@@ -143,6 +144,9 @@ def run(args):
         t["name"] = case.name
         rows.append(t)
     _progress(len(cases), len(cases), "done")
+    if len(COMPILED) > first:
+        print(f"(compiled {len(COMPILED) - first} kernels in {sum(t for _, t in COMPILED[first:]):.1f} s before "
+              f"timing; `numloss compile` fills the cache ahead of time)", file=sys.stderr)
     _print_table(rows, dtype, threads, torch is not None, not args.no_recycle, "us" if args.size == "tiny" else "ms")
     if args.json:
         meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds,

@@ -95,6 +95,7 @@ def compile_kernels(args):
 
     import numloss
     from . import _registry, _threads
+    from ._kernels._compile import COMPILED
 
     names = args.names or [c.name for c in _registry.CASES]
     unknown = [n for n in names if n not in _registry.BY_NAME]
@@ -108,18 +109,16 @@ def compile_kernels(args):
         from tqdm import tqdm
     except ImportError:
         tqdm = None
-    compiled = []
 
-    class Report(logging.Handler):  # counts every compile; shows the slow ones (INFO)
+    class Report(logging.Handler):  # shows the slow compiles without breaking the bar
         def emit(self, record):
-            compiled.append(record)
-            if record.levelno >= logging.INFO:
-                (tqdm.write if tqdm else print)(record.getMessage(), file=sys.stderr)
+            (tqdm.write if tqdm else print)(record.getMessage(), file=sys.stderr)
 
     logger = logging.getLogger("numloss")
-    handler, level = Report(), logger.level
+    handler, level = Report(logging.INFO), logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.INFO)
+    first = len(COMPILED)
     threads = (1,) + ((numba.config.NUMBA_NUM_THREADS,) if numba.config.NUMBA_NUM_THREADS > 1 else ())
     rng = np.random.default_rng(0)
     start = time.perf_counter()
@@ -128,7 +127,7 @@ def compile_kernels(args):
         for name, dtype in bar or jobs:
             if bar:
                 bar.set_postfix_str(f"{name} [{dtype}]")
-            before, t0 = len(compiled), time.perf_counter()
+            before, t0 = len(COMPILED), time.perf_counter()
             call_args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.dtype(dtype))
             fn = getattr(numloss, name)
             for n in threads:
@@ -137,12 +136,12 @@ def compile_kernels(args):
                         for return_grad in (False, True):
                             fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
             if tqdm is None:
-                print(f"{name} [{dtype}]: {len(compiled) - before} kernels compiled in "
+                print(f"{name} [{dtype}]: {len(COMPILED) - before} kernels compiled in "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    print(f"numloss compile: {len(jobs)} loss/dtype pairs, {len(compiled)} kernels compiled (the others were "
+    print(f"numloss compile: {len(jobs)} loss/dtype pairs, {len(COMPILED) - first} kernels compiled (the others were "
           f"in the cache) in {time.perf_counter() - start:.1f} s; cache: {_cache_dir()}")
     return 0
 

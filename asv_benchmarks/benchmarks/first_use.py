@@ -13,21 +13,34 @@ import subprocess
 import sys
 import tempfile
 
-# Wall and CPU seconds of the first forward and the first loss+grad of one loss, measured in the
-# child (CPU time is the steadier figure on a shared machine: a compile is single-threaded).
-CALLS = """
-import json, time
-import numpy as np
-import numloss
-from numloss._registry import BY_NAME
-args, kwargs = BY_NAME[{name!r}].make(np.random.default_rng(0), "small", np.dtype({dtype!r}))
-fn = getattr(numloss, {name!r})
-t = [(time.perf_counter(), time.process_time())]
-fn(*args, **kwargs)
-t.append((time.perf_counter(), time.process_time()))
-fn(*args, **kwargs, return_grad=True)
-t.append((time.perf_counter(), time.process_time()))
-print(json.dumps([[b[0] - a[0], b[1] - a[1]] for a, b in zip(t, t[1:])]))
+# Wall and CPU seconds of each timed step in a fresh interpreter: the first forward and the first
+# loss+grad of one loss, after (with {trivial} set) the first call of a trivial cached function,
+# which pays Numba's own one-time start-up. CPU time is the steadier figure on a shared machine
+# (a compile is single-threaded).
+CHILD = """
+import json, sys, time
+laps = [(time.perf_counter(), time.process_time())]
+if {trivial!r}:
+    sys.path.insert(0, {trivial!r})
+    import trivial_njit
+    laps = [(time.perf_counter(), time.process_time())]
+    trivial_njit.f(1.0)
+    laps.append((time.perf_counter(), time.process_time()))
+if {name!r}:
+    import numpy as np
+    import numloss
+    from numloss._registry import BY_NAME
+    args, kwargs = BY_NAME[{name!r}].make(np.random.default_rng(0), "small", np.dtype({dtype!r}))
+    fn = getattr(numloss, {name!r})
+    laps.append((time.perf_counter(), time.process_time()))
+    fn(*args, **kwargs)
+    laps.append((time.perf_counter(), time.process_time()))
+    fn(*args, **kwargs, return_grad=True)
+    laps.append((time.perf_counter(), time.process_time()))
+steps = [[b[0] - a[0], b[1] - a[1]] for a, b in zip(laps, laps[1:])]
+if {name!r}:  # drop the step of numloss's import
+    del steps[-3]
+print(json.dumps(steps))
 """
 
 TRIVIAL = """
@@ -37,45 +50,31 @@ def f(x):
     return x + 1
 """
 
-TRIVIAL_CALL = """
-import json, sys, time
-sys.path.insert(0, {dir!r})
-import trivial_njit
-t0, c0 = time.perf_counter(), time.process_time()
-trivial_njit.f(1.0)
-print(json.dumps([time.perf_counter() - t0, time.process_time() - c0]))
-"""
 
-
-def _child(code, cache_dir):
+def _child(cache_dir, name="", dtype="float32", trivial=""):
+    code = CHILD.format(name=name, dtype=dtype, trivial=trivial)
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.splitlines()[-1])
 
 
-def trivial_first_call(work_dir):
-    """``[wall, cpu]`` seconds of a trivial cached function's first call in a fresh interpreter
-    (cache warm)."""
-    (pathlib.Path(work_dir) / "trivial_njit.py").write_text(TRIVIAL)
-    code = TRIVIAL_CALL.format(dir=str(work_dir))
-    _child(code, work_dir)  # fills the cache
-    return _child(code, work_dir)
-
-
-def first_use(name, dtype="float32", warm_rounds=3, trivial_dir=None):
-    """(forward, loss+grad) ``[wall, cpu]`` seconds with an empty cache; then, with the cache that
-    run filled, the same and the trivial function's first call (each the median of
-    ``warm_rounds`` fresh interpreters, alternated)."""
+def first_use(name, dtype="float32", warm_rounds=3):
+    """``[wall, cpu]`` seconds, each the median of ``warm_rounds`` fresh interpreters for a warm cache:
+    ``empty``: [forward, loss+grad] with an empty cache; ``warm``: the same with the cache that run
+    filled; ``trivial``: a trivial cached function's first call; ``after``: [trivial, forward,
+    loss+grad] in one interpreter (the forward's share is numloss's own, over Numba's start-up)."""
     import numpy as np
 
     with tempfile.TemporaryDirectory() as cache:
-        code = CALLS.format(name=name, dtype=dtype)
-        empty = _child(code, cache)
-        warm, trivial = [], []
-        for _ in range(warm_rounds):
-            warm.append(_child(code, cache))
-            trivial.append(trivial_first_call(trivial_dir or cache))
-        return empty, np.median(warm, axis=0).tolist(), np.median(trivial, axis=0).tolist()
+        (pathlib.Path(cache) / "trivial_njit.py").write_text(TRIVIAL)
+        empty = _child(cache, name, dtype)
+        _child(cache, trivial=cache)  # fills the trivial function's cache
+        runs = {"warm": [], "trivial": [], "after": []}
+        for _ in range(warm_rounds):  # alternated, so that a busy neighbour hits all alike
+            runs["warm"].append(_child(cache, name, dtype))
+            runs["trivial"].append(_child(cache, trivial=cache)[0])
+            runs["after"].append(_child(cache, name, dtype, trivial=cache))
+        return dict(empty=empty, **{k: np.median(v, axis=0).tolist() for k, v in runs.items()})
 
 
 def main(argv):
@@ -87,19 +86,20 @@ def main(argv):
         dtype = argv[i + 1]
         del argv[i:i + 2]
     names = argv or [c.name for c in CASES]
-    print("wall seconds (CPU seconds); warm columns: milliseconds, medians of 3 fresh interpreters")
-    print("| loss | empty: forward | empty: loss+grad | warm: forward | warm: loss+grad "
-          "| trivial @njit | warm forward - trivial |")
+    print("wall (CPU); empty cache: seconds; warm cache: milliseconds, medians of 3 fresh interpreters each")
+    print("| loss | empty: forward | empty: loss+grad | warm: forward | warm: loss+grad | trivial @njit "
+          "| warm forward after trivial |")
     print("|---|---|---|---|---|---|---|")
     wall = cpu = 0.0
+    s_ = lambda t: f"{t[0]:.2f} ({t[1]:.2f})"  # noqa: E731
     ms = lambda t: f"{t[0] * 1e3:.0f} ({t[1] * 1e3:.0f})"  # noqa: E731
-    with tempfile.TemporaryDirectory() as work:
-        for name in names:
-            (fwd, lg), (wfwd, wlg), triv = first_use(name, dtype, trivial_dir=work)
-            wall += fwd[0] + lg[0]
-            cpu += fwd[1] + lg[1]
-            print(f"| {name} | {fwd[0]:.2f} ({fwd[1]:.2f}) | {lg[0]:.2f} ({lg[1]:.2f}) | {ms(wfwd)} | {ms(wlg)} "
-                  f"| {ms(triv)} | {ms([wfwd[0] - triv[0], wfwd[1] - triv[1]])} |", flush=True)
+    for name in names:
+        r = first_use(name, dtype)
+        (fwd, lg), (wfwd, wlg) = r["empty"], r["warm"]
+        wall += fwd[0] + lg[0]
+        cpu += fwd[1] + lg[1]
+        print(f"| {name} | {s_(fwd)} | {s_(lg)} | {ms(wfwd)} | {ms(wlg)} | {ms(r['trivial'])} "
+              f"| {ms(r['after'][1])} |", flush=True)
     print(f"\nall {len(names)} losses, empty cache, forward + loss+grad: {wall:.1f} s wall ({cpu:.1f} s CPU)")
 
 
@@ -118,10 +118,11 @@ class FirstUse:
     def timeraw_empty_cache(self, name):
         # asv runs this in a fresh interpreter; the cache directory is new for every sample.
         return (f"import os, tempfile; os.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp()\n"
-                + CALLS.format(name=name, dtype="float32"))
+                + CHILD.format(name=name, dtype="float32", trivial=""))
 
     def timeraw_warm_cache(self, name):
-        code = f"import os; os.environ['NUMBA_CACHE_DIR'] = {self.cache!r}\n" + CALLS.format(name=name, dtype="float32")
+        code = (f"import os; os.environ['NUMBA_CACHE_DIR'] = {self.cache!r}\n"
+                + CHILD.format(name=name, dtype="float32", trivial=""))
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fills the cache
         return code
 

@@ -28,6 +28,7 @@ from .. import _threads
 
 logger = logging.getLogger("numloss")
 SLOW_COMPILE = 1.0  # seconds: a compile that takes longer is logged at INFO
+COMPILED = []  # (name, seconds) of every compile of a numloss function in this process
 
 _HERE = pathlib.Path(__file__).parent
 SOURCE_HASH = hashlib.sha256(
@@ -90,6 +91,7 @@ class _CompileLog(event.Listener):
         for t in args:  # the arrays inside tuples (a driver's *args) too
             args.extend(getattr(t, "types", ()))
         dtypes = sorted({str(t.dtype) for t in args if isinstance(t, numba.types.Array)})
+        COMPILED.append((name, seconds))
         logger.log(logging.INFO if seconds > SLOW_COMPILE else logging.DEBUG,
                    "numloss: compiled %s [%s] in %.1f s", name, ", ".join(dtypes), seconds)
 
