@@ -120,6 +120,7 @@ def run(args):
     if args.no_recycle:
         numloss.set_buffer_cache_limit(0)
     numloss.set_num_threads(threads)
+    numba.set_num_threads(threads)  # the floor kernel's too
     if torch is not None:
         torch.set_num_threads(threads)
     dtype = np.dtype(args.dtype)
