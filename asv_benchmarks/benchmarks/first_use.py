@@ -104,25 +104,26 @@ def main(argv):
 
 
 class FirstUse:
-    """One loss's first forward + loss+grad in a fresh interpreter: empty cache, and warm."""
+    """One loss's first forward + loss+grad in a fresh interpreter: empty cache, and warm (the
+    parameters of the other suites, so that one harness runs them all; serial, "small" inputs)."""
 
-    params = ["mse_loss", "cross_entropy", "nll_loss", "triplet_margin_loss", "ctc_loss"]
-    param_names = ["loss"]
+    params = [["mse_loss", "cross_entropy", "nll_loss", "triplet_margin_loss", "ctc_loss"], ["float32"], ["small"], [1]]
+    param_names = ["loss", "dtype", "size", "threads"]
     number = 1
     repeat = 1
     timeout = 600
 
-    def setup(self, name):
+    def setup(self, name, dtype, size, threads):
         self.cache = tempfile.mkdtemp()
 
-    def timeraw_empty_cache(self, name):
+    def timeraw_empty_cache(self, name, dtype, size, threads):
         # asv runs this in a fresh interpreter; the cache directory is new for every sample.
         return (f"import os, tempfile; os.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp()\n"
-                + CHILD.format(name=name, dtype="float32", trivial=""))
+                + CHILD.format(name=name, dtype=dtype, trivial=""))
 
-    def timeraw_warm_cache(self, name):
+    def timeraw_warm_cache(self, name, dtype, size, threads):
         code = (f"import os; os.environ['NUMBA_CACHE_DIR'] = {self.cache!r}\n"
-                + CHILD.format(name=name, dtype="float32", trivial=""))
+                + CHILD.format(name=name, dtype=dtype, trivial=""))
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fills the cache
         return code
 
