@@ -83,8 +83,8 @@ class _CompileLog(event.Listener):
     def on_end(self, ev):
         starts = self._local.starts
         seconds = time.perf_counter() - starts.pop()
-        fn = ev.data["dispatcher"].py_func
-        if starts or not fn.__module__.startswith("numloss."):
+        fn = getattr(ev.data["dispatcher"], "py_func", None)  # lifted loops of users' code have none
+        if starts or not (getattr(fn, "__module__", None) or "").startswith("numloss."):
             return
         name = fn.__qualname__.replace(f"__{SOURCE_HASH}", "")
         args = list(ev.data["args"])
