@@ -9,12 +9,14 @@ from typing import Callable
 
 import numpy as np
 
-# "small": where call overhead dominates (1e4 elements for the elementwise losses, the size the
-# speed bar names; about 1e3 for the others); "large" and "large2": the family's two anchor
+# "tiny": a batch of an evaluation loop, where the Python call path is the whole cost (10 elements;
+# (8, 10) logits; (8, 16) embeddings; CTC (30, 4, 12)); "small": where call overhead dominates (1e4
+# elements for the elementwise losses, the size the speed bar names; about 1e3 for the others);
+# "large" and "large2": the family's two anchor
 # workloads (1e7 elements for the elementwise losses, in two layouts). The class-score family
 # has a fourth, "few": many rows of few classes (the common evaluation of a 10-class model), where
 # the per-row cost of a row kernel shows.
-SIZES = ("small", "large", "large2")
+SIZES = ("tiny", "small", "large", "large2")
 FAMILY_SIZES = {"class-score": SIZES + ("few",)}
 ALL_SIZES = SIZES + ("few",)
 
@@ -40,7 +42,7 @@ class Case:
         return getattr(torch.nn.functional, self.name)(*args, **kwargs)
 
 
-ELEMENTWISE_SHAPES = {"small": (100, 100), "large": (10_000, 1000), "large2": (100, 100_000)}
+ELEMENTWISE_SHAPES = {"tiny": (10,), "small": (100, 100), "large": (10_000, 1000), "large2": (100, 100_000)}
 
 
 def _shape(size):
@@ -137,7 +139,7 @@ def _elementwise():
     ]
 
 
-CTC_SHAPES = {"small": (30, 4, 12, 8), "large": (200, 32, 30, 40), "large2": (500, 16, 1000, 100)}
+CTC_SHAPES = {"tiny": (30, 4, 12, 8), "small": (30, 4, 12, 8), "large": (200, 32, 30, 40), "large2": (500, 16, 1000, 100)}
 
 
 def _ctc_numpy(log_probs, targets, input_lengths, target_lengths, reduction="mean"):
@@ -175,8 +177,8 @@ def _ctc():
     return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
 
 
-CLASS_SHAPES = {"small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10)}
-EMBEDDING_SHAPES = {"small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
+CLASS_SHAPES = {"tiny": (8, 10), "small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10)}
+EMBEDDING_SHAPES = {"tiny": (8, 16), "small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
 
 
 def _logsumexp(x):

@@ -1,9 +1,11 @@
 """The one place numloss decides how many threads a kernel call uses, and whether it may run in
 parallel at all.
 
-* ``set_num_threads(n)`` is process-wide state. Numba's own thread mask is thread-local, so it
-  is applied in the calling thread on every parallel call (``parallel_call``), and the same
-  number is handed to the CTC extension.
+* Until ``set_num_threads(n)`` is called, a call uses Numba's thread count of the calling thread
+  (``numba.get_num_threads()``: ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``), so code
+  that limits Numba limits numloss. After it, ``n`` is process-wide state: Numba's thread mask
+  is thread-local, so ``n`` is applied in the calling thread for the duration of each parallel
+  call (``parallel_call``) and restored after it; the same number goes to the CTC extension.
 * Numba's ``workqueue`` threading layer aborts the process when two Python threads enter a
   parallel region at once: parallel calls are serialised by a lock until the layer is known
   to be thread-safe (``omp`` or ``tbb``).
@@ -22,7 +24,7 @@ import numba
 PARALLEL_MIN_WORK = 1 << 16
 
 _max_threads = numba.config.NUMBA_NUM_THREADS
-_num_threads = _max_threads
+_num_threads = None  # None: follow numba.get_num_threads() of the calling thread
 _lock = threading.Lock()
 _layer_is_threadsafe = False
 _parallel_used = False
@@ -44,15 +46,16 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The number of threads numloss kernels use (see :func:`set_num_threads`)."""
-    return _num_threads
+    """The number of threads the next numloss call in this thread uses for a large input: the
+    value given to :func:`set_num_threads`, or Numba's thread count in this thread before that."""
+    return numba.get_num_threads() if _num_threads is None else _num_threads
 
 
 def threads_for(work):
     """How many threads a call with ``work`` units of work should use (1 means serial)."""
     if _forked_after_parallel or work < PARALLEL_MIN_WORK:
         return 1
-    return _num_threads
+    return get_num_threads()
 
 
 def _after_fork_in_child():
@@ -75,17 +78,35 @@ def threading_layer():
 
 @contextmanager
 def parallel_call(n_threads):
-    """Context for one parallel kernel call with ``n_threads`` threads in the calling thread."""
+    """Context for one parallel kernel call with ``n_threads`` threads in the calling thread;
+    Numba's thread count of the calling thread is restored on exit."""
     global _parallel_used, _layer_is_threadsafe
+    before = numba.get_num_threads()
     numba.set_num_threads(n_threads)
-    if _layer_is_threadsafe:
-        _parallel_used = True
+    try:
+        if _layer_is_threadsafe:
+            _parallel_used = True
+            yield
+            return
+        with _lock:
+            _parallel_used = True
+            yield
+            _layer_is_threadsafe = threading_layer() in ("omp", "tbb")
+    finally:
+        numba.set_num_threads(before)
+
+
+@contextmanager
+def parallel_at_every_size(n):
+    """Calls inside use ``n`` threads whatever their size (``numloss compile`` compiles the
+    parallel kernels on small inputs this way). Process-wide: for the command line only."""
+    global PARALLEL_MIN_WORK, _num_threads
+    saved = PARALLEL_MIN_WORK, _num_threads
+    PARALLEL_MIN_WORK, _num_threads = 0, n
+    try:
         yield
-        return
-    with _lock:
-        _parallel_used = True
-        yield
-        _layer_is_threadsafe = threading_layer() in ("omp", "tbb")
+    finally:
+        PARALLEL_MIN_WORK, _num_threads = saved
 
 
 def threads_for_openmp(work):

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from . import _registry
-from ._kernels._compile import cached_njit
+from ._kernels._compile import COMPILED, cached_njit
 
 
 MIN_SAMPLE = 2e-3  # seconds
@@ -83,11 +83,13 @@ def add_arguments(parser):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="dtype of every input (default: float32)")
     parser.add_argument("--threads", type=_threads_arg, default=None,
-                        help="threads for numloss and torch, from 1 to NUMBA_NUM_THREADS (default: all)")
+                        help="threads for numloss and torch, from 1 to NUMBA_NUM_THREADS "
+                             "(default: all; 1 for --size tiny)")
     parser.add_argument("--size", choices=_registry.ALL_SIZES, default="large",
-                        help="input sizes: small (call overhead: 1e4 elements, or about 1e3), large and "
-                             "large2 (the two anchor workloads of each family, e.g. 1e7 elements), few "
-                             "(many rows of few classes; class-score losses only) (default: large)")
+                        help="input sizes: tiny (one evaluation batch, times in microseconds), small "
+                             "(call overhead: 1e4 elements, or about 1e3), large and large2 (the two anchor "
+                             "workloads of each family, e.g. 1e7 elements), few (many rows of few classes; "
+                             "class-score losses only) (default: large)")
     parser.add_argument("--no-recycle", action="store_true",
                         help="fresh memory for every numloss output (set_buffer_cache_limit(0))")
     parser.add_argument("--json", metavar="PATH", type=_output_path, help="write the results as JSON")
@@ -172,10 +174,11 @@ def run(args):
     except ImportError:
         torch = None
         print("torch is not installed: comparing with NumPy only", file=sys.stderr)
-    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    threads = args.threads or (1 if args.size == "tiny" else numba.config.NUMBA_NUM_THREADS)
     if args.no_recycle:
         numloss.set_buffer_cache_limit(0)
     numloss.set_num_threads(threads)
+    numba.set_num_threads(threads)  # the floor kernel's too
     if torch is not None:
         torch.set_num_threads(threads)
     dtype = np.dtype(args.dtype)
@@ -187,6 +190,7 @@ def run(args):
     rounds = 3 if args.quick else 11
     rng = np.random.default_rng(0)
     rows = []
+    first = len(COMPILED)
     for i, case in enumerate(cases):
         _progress(i, len(cases), case.name)
         a, kw = case.make(rng, args.size, dtype)
@@ -195,7 +199,10 @@ def run(args):
         t["name"] = case.name
         rows.append(t)
     _progress(len(cases), len(cases), "done")
-    _print_table(rows, dtype, threads, torch is not None, not args.no_recycle)
+    if len(COMPILED) > first:
+        print(f"(compiled {len(COMPILED) - first} kernels in {sum(t for _, t in COMPILED[first:]):.1f} s before "
+              f"timing; `numloss compile` fills the cache ahead of time)", file=sys.stderr)
+    _print_table(rows, dtype, threads, torch is not None, not args.no_recycle, "us" if args.size == "tiny" else "ms")
     if args.json:
         meta = {"dtype": str(dtype), "threads": threads, "size": args.size, "rounds": rounds,
                 "recycle": not args.no_recycle}
@@ -206,15 +213,16 @@ def run(args):
     return 0
 
 
-def _print_table(rows, dtype, threads, with_torch, recycle):
-    ms = lambda s: f"{s * 1e3:9.3f}"  # noqa: E731
-    ratio = lambda a, b: f"{a / b:7.1f}x"  # noqa: E731
-    head = f"{'loss':34s} {'shape':>11s} {'fwd ms':>9s}"
+def _print_table(rows, dtype, threads, with_torch, recycle, unit="ms"):
+    scale = {"ms": 1e3, "us": 1e6}[unit]
+    ms = lambda s: f"{s * scale:9.3f}"  # noqa: E731
+    ratio = lambda a, b: f"{a / b:7.2f}x" if unit == "us" else f"{a / b:7.1f}x"  # noqa: E731
+    head = f"{'loss':34s} {'shape':>11s} {'fwd ' + unit:>9s}"
     if with_torch:
-        head += f" {'torch':>9s} {'speedup':>8s} {'f+g ms':>9s} {'torch f+b':>9s} {'speedup':>8s}"
+        head += f" {'torch':>9s} {'speedup':>8s} {'f+g ' + unit:>9s} {'torch f+b':>9s} {'speedup':>8s}"
     else:
-        head += f" {'f+g ms':>9s}"
-    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ms':>9s} {'fwd/floor':>9s}"
+        head += f" {'f+g ' + unit:>9s}"
+    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ' + unit:>9s} {'fwd/floor':>9s}"
     print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss; "
           f"numloss output memory {'recycled' if recycle else 'fresh'}")
     print(head)

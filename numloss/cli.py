@@ -89,6 +89,66 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+def compile_kernels(args):
+    """Compile every kernel the named losses use -- forward and loss+grad, reduced and
+    ``"none"``, serial and parallel, per dtype -- into Numba's disk cache, so that a later
+    process loads them instead of compiling (for images and deploys)."""
+    import logging
+    import time
+
+    import numba
+
+    import numloss
+    from . import _registry, _threads
+    from ._kernels._compile import COMPILED
+
+    names = args.names or [c.name for c in _registry.CASES]
+    unknown = [n for n in names if n not in _registry.BY_NAME]
+    if unknown:
+        print(f"numloss compile: unknown loss {', '.join(unknown)}; valid: {', '.join(_registry.BY_NAME)}",
+              file=sys.stderr)
+        return 2
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    jobs = [(name, dtype) for name in names for dtype in dtypes]
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+
+    class Report(logging.Handler):  # shows the slow compiles without breaking the bar
+        def emit(self, record):
+            (tqdm.write if tqdm else print)(record.getMessage(), file=sys.stderr)
+
+    logger = logging.getLogger("numloss")
+    handler, level = Report(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    first = len(COMPILED)
+    threads = (1,) + ((numba.config.NUMBA_NUM_THREADS,) if numba.config.NUMBA_NUM_THREADS > 1 else ())
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    try:
+        bar = tqdm(jobs, desc="numloss compile", unit="loss") if tqdm else None
+        for name, dtype in bar or jobs:
+            if bar:
+                bar.set_postfix_str(f"{name} [{dtype}]")
+            before, t0 = len(COMPILED), time.perf_counter()
+            call_args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.dtype(dtype))
+            fn = getattr(numloss, name)
+            for n in threads:
+                with _threads.parallel_at_every_size(n):
+                    for reduction in {kwargs.get("reduction", "mean"), "none"}:
+                        for return_grad in (False, True):
+                            fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
+            if tqdm is None:
+                print(f"{name} [{dtype}]: {len(COMPILED) - before} kernels compiled in "
+                      f"{time.perf_counter() - t0:.1f} s", flush=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    print(f"numloss compile: {len(jobs)} loss/dtype pairs, {len(COMPILED) - first} kernels compiled (the others were "
+          f"in the cache) in {time.perf_counter() - start:.1f} s; cache: {_cache_dir()}")
+    return 0
 
 
 def main(argv=None):
@@ -102,10 +162,16 @@ def main(argv=None):
     from . import plot
 
     plot.add_arguments(sub.add_parser("plot", help="draw losses and their gradients (needs matplotlib)"))
+    comp = sub.add_parser("compile", help="fill the compile cache ahead of time (for images and deploys)")
+    comp.add_argument("names", nargs="*", metavar="NAME", help="losses to compile (default: all)")
+    comp.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
+                      help="the dtypes to compile for (default: both)")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "compile":
+        return compile_kernels(args)
     if args.command == "info":
         info()
     elif args.command == "demo":

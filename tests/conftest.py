@@ -29,11 +29,11 @@ def rng():
 @pytest.fixture
 def threads():
     """Restore numloss's thread count after a test that changes it."""
-    import numloss
+    from numloss import _threads
 
-    n = numloss.get_num_threads()
+    n = _threads._num_threads  # None: following Numba's thread count
     yield
-    numloss.set_num_threads(n)
+    _threads._num_threads = n
 
 
 @pytest.fixture(params=["1 thread", "2 threads"])
@@ -43,7 +43,7 @@ def thread_mode(request, monkeypatch):
     import numloss
     from numloss import _threads
 
-    n = numloss.get_num_threads()
+    n = _threads._num_threads
     if request.param == "2 threads":
         if _threads._max_threads < 2:
             pytest.skip("Numba has fewer than 2 threads here")
@@ -52,7 +52,7 @@ def thread_mode(request, monkeypatch):
     else:
         numloss.set_num_threads(1)
     yield request.param
-    numloss.set_num_threads(n)
+    _threads._num_threads = n
 
 
 def pytest_report_header(config):

@@ -253,6 +253,16 @@ def test_rmse_extra(rng):
     assert np.allclose(numloss.rmse_loss(x, y, reduction="sum"), np.sqrt(np.sum((x - y) ** 2)))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", [c for c in CASES if c.family == "elementwise"], ids=lambda c: c.name)
+def test_gradient_out_without_return_grad_is_refused(case, reduction, rng):
+    """Issue 18: rmse_loss(..., gradient_out=buf) without return_grad returned the loss."""
+    args, kwargs = case.make(rng, "small", np.float64)
+    kwargs = {"reduction": reduction, **kwargs}  # kl_div's own "batchmean" stays
+    with pytest.raises(ValueError, match="gradient_out"):
+        getattr(numloss, case.name)(*args, **kwargs, gradient_out=np.empty_like(args[0]))
+
+
 def test_hinge_target_must_be_plus_minus_one():
     with pytest.raises(ValueError, match="target"):
         numloss.hinge_loss(np.zeros(3), np.array([1.0, 0.0, -1.0]))

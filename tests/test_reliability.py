@@ -118,17 +118,21 @@ def test_workqueue_layer_is_guarded():
     assert "layer workqueue" in proc.stdout
 
 
-def test_thread_count_applies_in_every_thread(threads):
+def test_thread_count_applies_in_every_thread(threads, monkeypatch):
     """numloss.set_num_threads in one thread governs calls made from another (Numba's own
-    setting is thread-local)."""
+    setting is thread-local), and the other thread's Numba setting is left as it was."""
     import numba
 
-    seen = []
+    from numloss import _threads
+
+    used, seen = [], []
+    parallel_call = _threads.parallel_call
+    monkeypatch.setattr(_threads, "parallel_call", lambda n: used.append(n) or parallel_call(n))
     numloss.set_num_threads(1)
     x = np.ones(BIG)
 
     def work():
-        numba.set_num_threads(1)  # a stale thread-local Numba setting in this thread
+        numba.set_num_threads(1)  # a thread-local Numba setting in this thread
         numloss.mse_loss(x, x)
         seen.append(numba.get_num_threads())
 
@@ -138,7 +142,7 @@ def test_thread_count_applies_in_every_thread(threads):
     t = threading.Thread(target=work)
     t.start()
     t.join()
-    assert seen == [numloss.get_num_threads()]
+    assert used == [2] and seen == [1]
 
 
 # --- fork ---------------------------------------------------------------------------------

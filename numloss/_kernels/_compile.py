@@ -14,13 +14,21 @@ would load the parallel one's cached machine code, and an edit to an element fun
 leave stale code in the cache.
 """
 import hashlib
+import logging
 import pathlib
+import threading
+import time
 import types
 import warnings
 
 import numba
+from numba.core import event
 
 from .. import _threads
+
+logger = logging.getLogger("numloss")
+SLOW_COMPILE = 1.0  # seconds: a compile that takes longer is logged at INFO
+COMPILED = []  # (name, seconds) of every compile of a numloss function in this process
 
 _HERE = pathlib.Path(__file__).parent
 SOURCE_HASH = hashlib.sha256(
@@ -78,6 +86,36 @@ def cached_njit(fn=None, **options):
             stacklevel=3,
         )
         return _quiet(numba.njit(cache=False, **options)(fn))
+
+
+class _CompileLog(event.Listener):
+    """Logs every compile of a numloss function (DEBUG; INFO when it takes more than
+    ``SLOW_COMPILE`` seconds). A compile includes the functions it calls that are not compiled yet;
+    those are not logged on their own. Loads from the disk cache are not compiles."""
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def on_start(self, ev):
+        self._local.__dict__.setdefault("starts", []).append(time.perf_counter())
+
+    def on_end(self, ev):
+        starts = self._local.starts
+        seconds = time.perf_counter() - starts.pop()
+        fn = getattr(ev.data["dispatcher"], "py_func", None)  # lifted loops of users' code have none
+        if starts or not (getattr(fn, "__module__", None) or "").startswith("numloss."):
+            return
+        name = fn.__qualname__.replace(f"__{SOURCE_HASH}", "")
+        args = list(ev.data["args"])
+        for t in args:  # the arrays inside tuples (a driver's *args) too
+            args.extend(getattr(t, "types", ()))
+        dtypes = sorted({str(t.dtype) for t in args if isinstance(t, numba.types.Array)})
+        COMPILED.append((name, seconds))
+        logger.log(logging.INFO if seconds > SLOW_COMPILE else logging.DEBUG,
+                   "numloss: compiled %s [%s] in %.1f s", name, ", ".join(dtypes), seconds)
+
+
+event.register("numba:compile", _CompileLog())
 
 
 class Kernel:
