@@ -254,11 +254,12 @@ def sample_weight(value, dtype, shape, per_element=True):
         raise ValueError(f"sample_weight must have {expected}, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr)
     flat = arr.reshape(-1)
-    bad, total = _WEIGHT_STATS(
-        _threads.threads_for(flat.size), flat, np.empty(_drivers.n_blocks(flat.size), np.float64)
+    total, negative = _WEIGHT_STATS(
+        _threads.threads_for(flat.size), flat, np.empty((_drivers.n_blocks(flat.size), 2), np.float64)
     )
-    if bad:
+    if negative != 0 or not math.isfinite(total):  # the entries say which (or a sum overflowed)
         what = "NaN" if np.isnan(flat).any() else "negative" if (flat < 0).any() else "infinite"
-        raise ValueError(f"sample_weight must be finite and non-negative, got a {what} weight")
+        if what != "infinite" or np.isinf(flat).any():
+            raise ValueError(f"sample_weight must be finite and non-negative, got a {what} weight")
     size = math.prod(shape)
     return SampleWeight(arr, total, size // flat.size if flat.size else 0)

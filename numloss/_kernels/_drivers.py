@@ -34,11 +34,11 @@ def expand_rows(w, inner, lo, dst):
     start = lo - r * inner
     j = 0
     while j < dst.size:
-        run = min(inner - start, dst.size - j)
+        run = dst[j:j + inner - start]
         v = w[r]
-        for q in range(j, j + run):
-            dst[q] = v
-        j += run
+        for q in range(run.size):  # from 0: no negative-index wraparound check, so it vectorises
+            run[q] = v
+        j += run.size
         r += 1
         start = 0
 

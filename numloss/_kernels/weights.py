@@ -1,33 +1,34 @@
-"""One pass over sample weights: how many are not finite and >= 0, and their float64 sum (per
-block of ``BLOCK``, the partials summed in order: the same bits whatever the thread count)."""
-import numpy as np
-
+"""One pass over sample weights: their float64 sum and the float64 sum of their negative entries
+(per block of ``BLOCK``, the partials summed in order: the same bits whatever the thread count).
+The weights are finite and non-negative when the first is finite and the second is 0."""
 from ._compile import cached_njit
-from ._drivers import BLOCK, block_sum
+from ._drivers import BLOCK
 
 PRANGE = range  # bound by Kernel
 
 
-@cached_njit(error_model="numpy")
-def count_bad(v):
-    """Entries of ``v`` that are NaN, infinite or negative (no early exit: the loop vectorises)."""
-    bad = 0
+@cached_njit(fastmath={"reassoc"}, error_model="numpy")
+def block_stats(v):
+    """float64 sums of ``v`` and of its negative entries. NaN and +inf make the first NaN or
+    inf; a negative entry (-inf included) makes the second nonzero. ``reassoc`` vectorises it."""
+    total = 0.0
+    negative = 0.0
     for i in range(v.size):
         x = v[i]
-        bad += np.int64(not (x >= 0 and x < np.inf))
-    return bad
+        total += x
+        negative += x if x < 0 else 0.0
+    return total, negative
 
 
 def stats(w, partial):
-    """``(count_bad(w), float64 sum of w)``; ``partial`` has one slot per block."""
+    """``(sum of w, sum of its negative entries)``; ``partial`` has shape (blocks, 2)."""
     n = w.size
-    bad = 0
-    for k in PRANGE(partial.size):
+    for k in PRANGE(partial.shape[0]):
         lo = k * BLOCK
-        v = w[lo:min(lo + BLOCK, n)]
-        bad += count_bad(v)
-        partial[k] = block_sum(v)
+        partial[k, 0], partial[k, 1] = block_stats(w[lo:min(lo + BLOCK, n)])
     total = 0.0
-    for k in range(partial.size):
-        total += partial[k]
-    return bad, total
+    negative = 0.0
+    for k in range(partial.shape[0]):
+        total += partial[k, 0]
+        negative += partial[k, 1]
+    return total, negative

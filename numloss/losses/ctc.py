@@ -226,7 +226,8 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
     if zero_infinity:
         nll[nll.astype(dtype) == np.inf] = 0.0
     if w is not None:
-        nll *= w
+        with np.errstate(invalid="ignore"):  # 0 * inf is NaN, silently, as in the kernels
+            nll *= w
     if reduction == "none":
         out = nll.astype(dtype).reshape(loss_shape)
     elif reduction == "sum":
