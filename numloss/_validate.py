@@ -5,10 +5,13 @@ ever see C-contiguous float32/float64 (or int64) arrays of consistent shapes.
 import math
 import operator
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
-from ._kernels._compile import cached_njit
+from . import _threads
+from ._kernels import _drivers, weights
+from ._kernels._compile import Kernel, cached_njit
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -309,3 +312,53 @@ def divide(a, b):
 def scalar_result(value, dtype):
     """A reduced loss as a NumPy scalar of the result dtype."""
     return np.dtype(dtype).type(value)
+
+
+class SampleWeight(NamedTuple):
+    """A checked ``sample_weight``: ``array`` has the loss's number of dimensions and broadcasts
+    to its shape; ``total`` is the float64 sum of ``array``'s entries, each of which covers
+    ``repeat`` elements of the loss (so the weights broadcast to the loss sum to
+    ``total * repeat``)."""
+
+    array: np.ndarray
+    total: float
+    repeat: int
+
+
+_WEIGHT_STATS = Kernel(weights.stats, "sample_weight")
+
+
+def sample_weight(value, dtype, shape, per_element=True):
+    """``sample_weight`` for a loss whose ``reduction="none"`` output has ``shape``, as a
+    :class:`SampleWeight` of ``dtype``. A 1-D array of length ``shape[0]`` weighs the samples
+    (axis 0; a scalar when ``shape`` is ``()``); with ``per_element`` any other shape that
+    broadcasts to ``shape`` weighs elements. Wrong shapes, NaN, inf and negative weights are a
+    ValueError."""
+    arr = float_like(value, dtype, "sample_weight")
+    shape = tuple(shape)
+    if arr.ndim == 1 and shape and arr.shape[0] == shape[0]:
+        arr = arr.reshape(arr.shape + (1,) * (len(shape) - 1))
+    elif (arr.ndim == 0 and not shape) or (
+        per_element and arr.ndim <= len(shape)
+        and all(a in (1, s) for a, s in zip(arr.shape[::-1], shape[::-1]))
+    ):
+        arr = arr.reshape((1,) * (len(shape) - arr.ndim) + arr.shape)
+    else:
+        if not shape:
+            expected = "a scalar (the input is one sample)"
+        else:
+            expected = f"shape ({shape[0]},) (one weight per sample)"
+            if per_element:
+                expected += f" or a shape that broadcasts to the loss's shape {shape}"
+        raise ValueError(f"sample_weight must have {expected}, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr)
+    flat = arr.reshape(-1)
+    total, negative = _WEIGHT_STATS(
+        _threads.threads_for(flat.size), flat, np.empty((_drivers.n_blocks(flat.size), 2), np.float64)
+    )
+    if negative != 0 or not math.isfinite(total):  # the entries say which (or a sum overflowed)
+        what = "NaN" if np.isnan(flat).any() else "negative" if (flat < 0).any() else "infinite"
+        if what != "infinite" or np.isinf(flat).any():
+            raise ValueError(f"sample_weight must be finite and non-negative, got a {what} weight")
+    size = math.prod(shape)
+    return SampleWeight(arr, total, size // flat.size if flat.size else 0)

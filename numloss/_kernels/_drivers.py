@@ -18,7 +18,7 @@ ELEM = None
 PRANGE = range
 NIN = 2  # array operands per element: 2 (a, b) or 3 (a, b, c)
 NGRAD = 1  # gradients per element written: 1 (d/da) or 2 (d/da and the second one)
-WEIGHTED = False  # multiply loss and gradients by w[i]
+WEIGHTED = 0  # multiply loss and gradients by w[i] (1), or by w[i // inner] (2: one weight per row)
 NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
 GRAD = False  # write gradients
 ROW = None  # blocks: the row function (see ``_rowbase``)
@@ -26,6 +26,23 @@ ROW = None  # blocks: the row function (see ``_rowbase``)
 
 def n_blocks(n):
     return (n + BLOCK - 1) // BLOCK
+
+
+@cached_njit(error_model="numpy")
+def expand_rows(w, inner, lo, dst):
+    """``dst[j] = w[(lo + j) // inner]``: a block's per-element weights from per-row ones,
+    written run by run (no division per element)."""
+    r = lo // inner
+    start = lo - r * inner
+    j = 0
+    while j < dst.size:
+        run = dst[j:j + inner - start]
+        v = w[r]
+        for q in range(run.size):  # from 0: no negative-index wraparound check, so it vectorises
+            run[q] = v
+        j += run.size
+        r += 1
+        start = 0
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
@@ -39,13 +56,15 @@ def block_sum(v):
     return acc
 
 
-def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
+def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
     """One fused pass over flat, equally long, C-contiguous arrays.
 
     ``l, d1, d2 = ELEM(a[i], b[i], c[i], p[0], p[1], p[2])`` gives the loss of element i and
     its derivatives; ``p[3]`` scales the gradients of a reduced loss (``grad_output / n`` for a
-    mean). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags say so
-    (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
+    mean). ``w`` weighs element i by ``w[i]`` (``WEIGHTED == 1``) or by ``w[i // inner]``
+    (``WEIGHTED == 2``: a weight per run of ``inner`` elements, e.g. per sample, not broadcast to
+    a full copy). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags
+    say so (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
     losses; returns the sum of the partials (0 for reduction "none").
     """
     n = a.size
@@ -69,10 +88,14 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
         # Per-element losses of a reduced loss go through a block buffer so that the loss loop
         # and the (reassociated) sum both vectorise.
         buf = np.empty(0 if NONE else hi - lo, a.dtype)
+        # Per-row weights are expanded once per block into an L1-resident buffer.
+        wrow = np.empty(hi - lo if WEIGHTED == 2 else 0, w.dtype)
+        if WEIGHTED == 2:
+            expand_rows(w, inner, lo, wrow)
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
             if WEIGHTED:
-                wi = wv[i]
+                wi = wrow[i] if WEIGHTED == 2 else wv[i]
                 loss = loss * wi
                 d1 = d1 * wi
                 d2 = d2 * wi

@@ -1,5 +1,7 @@
 """Running an elementwise loss: broadcasting, the fused kernel call, the reduction and the
 shape of what is returned. Used by every loss whose value is a reduction of per-element terms."""
+import math
+
 import numpy as np
 
 from .. import _buffers, _threads
@@ -44,6 +46,7 @@ class Elementwise:
         *,
         reduction,
         weight=None,
+        sample_weight=None,
         params=(),
         denominator=None,
         grad_of=(0,),
@@ -56,9 +59,10 @@ class Elementwise:
         """Evaluate the loss.
 
         ``operands``: ``{name: array}`` in kernel order (x, y[, c]), already of ``dtype``;
-        broadcast together (and with ``weight``). ``params``: up to three options.
-        ``denominator``: what "mean" divides by: the element count (``None``), the sum of the
-        weights (``"weight"``) or a given number.
+        broadcast together (and with ``weight``, the loss's own per-element factor).
+        ``sample_weight``: the user's (see ``V.sample_weight``). ``params``: up to three options.
+        ``denominator``: what torch's "mean" divides by: the element count (``None``), the sum
+        of ``weight`` (``"weight"``) or a given number (see :func:`mean_denominator`).
         ``grad_of``: which operands the gradients are for (at most two; kernel d1, d2); ``None``
         entries stand for constant operands whose slot in the returned tuple is ``None``.
         ``grad_shapes``: the shapes the gradients are returned in (default: their operands').
@@ -75,11 +79,9 @@ class Elementwise:
         flat = [V.flat_readonly(a, shape) for a in arrays]
         n = flat[0].size
         none = reduction == "none"
-        w = flat[len(operands)] if weight is not None else flat[0]
-        if denominator == "weight":
-            denom = float(np.add.reduce(w, dtype=np.float64)) if weight is not None else n
-        else:
-            denom = n if denominator is None else denominator
+        sw = None if sample_weight is None else V.sample_weight(sample_weight, dtype, shape)
+        w, inner, weighted = _kernel_weights(flat[len(operands)] if weight is not None else None, sw, shape)
+        denom = mean_denominator(denominator, n, w if weight is not None else None, sw)
 
         unused = _UNUSED[dtype]
         go_arr, scale, grads, bufs = flat[0], 0.0, [], ()
@@ -105,7 +107,7 @@ class Elementwise:
         gflat = [g.reshape(-1) for g in grads if g is not None]
         out = _buffers.empty(shape, dtype) if none else None
 
-        kernel = self.kernel(weight is not None, none, return_grad, max(len(gflat), 1))
+        kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1))
         with np.errstate(over="ignore"):  # an option beyond float32's range is inf, as in torch
             options = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
         total = kernel(
@@ -113,7 +115,8 @@ class Elementwise:
             flat[0],
             flat[1],
             flat[2] if self.nin == 3 else flat[0],
-            w,
+            flat[0] if w is None else w,
+            inner,
             options,
             go_arr,
             out.reshape(-1) if none else unused,
@@ -138,6 +141,49 @@ class Elementwise:
                     g = bufs[slot]
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
+
+
+def _kernel_weights(weight, sw, shape):
+    """The driver's weight operand ``(w or None, inner, WEIGHTED)`` from the flat ``weight``
+    (or None) and the :class:`V.SampleWeight` (or None). A sample weight constant over the
+    trailing axes (one per sample, per row, or a scalar) is passed as is, with ``inner``
+    elements per weight; any other broadcast, or a product with ``weight``, is a full copy."""
+    if sw is None:
+        return weight, 1, int(weight is not None)
+    arr = sw.array
+    if weight is not None:
+        return V.flat_readonly(np.multiply(weight.reshape(shape), arr)), 1, 1
+    k = len(shape)
+    while k and arr.shape[k - 1] == 1:
+        k -= 1
+    if arr.shape[:k] != shape[:k]:
+        return V.flat_readonly(arr, shape), 1, 1
+    inner = math.prod(shape[k:])
+    return V.flat_readonly(arr), inner, 1 if inner == 1 else 2
+
+
+def mean_denominator(denominator, n, weight, sw):
+    """What a "mean" divides the kernel's float64 total by, in float64: the sum over the ``n``
+    elements of ``s * c``, with ``s`` the sample weight (1 without ``sw``) and ``c`` what
+    torch's mean counts per element: 1 (``denominator`` None), the loss's ``weight``
+    (``"weight"``; ``weight`` is then the driver's weights, already times ``s``), or
+    ``denominator / n`` (a given count, such as kl_div's batch size)."""
+    if denominator == "weight" and weight is not None:
+        return float(np.add.reduce(weight, dtype=np.float64))
+    if sw is None:
+        return n if denominator in (None, "weight") else denominator
+    if denominator in (None, "weight"):
+        return sw.total * sw.repeat
+    return sw.total * (sw.repeat * denominator / n) if n else 0.0
+
+
+SAMPLE_WEIGHT_DOC = """
+    sample_weight: (keyword-only) one weight per sample, a 1-D array of length ``N`` along
+        axis 0 (a scalar for a 0-d input), or any shape that broadcasts to the ``"none"``
+        output (per-element weights); finite and non-negative. ``"none"`` gives ``s * loss``,
+        ``"sum"`` ``sum(s * loss)``, ``"mean"`` ``sum(s * loss) / sum(s * c)`` with ``c`` what
+        the unweighted mean counts per element; gradients are those of the weighted formula.
+"""
 
 
 def grad_options(return_grad, grad_output, gradient_out):

@@ -86,6 +86,7 @@ def ctc_loss(
     reduction="mean",
     zero_infinity=False,
     *,
+    sample_weight=None,
     return_grad=False,
     grad_output=None,
     gradient_out=None,
@@ -114,6 +115,11 @@ def ctc_loss(
     reduction: "none" (the N losses, a 0-d array when unbatched), "sum", or "mean": each
         loss divided by its target length (clamped to at least 1), then averaged over the batch.
     zero_infinity: infinite losses (and their gradients) become 0.
+    sample_weight: (keyword-only) one finite, non-negative weight per sample, shape (N,) (a
+        scalar when unbatched): "none" gives ``w_n nll_n``, "sum" ``sum_n w_n nll_n`` and "mean"
+        ``sum_n w_n nll_n / max(L_n, 1) / sum_n w_n``; the gradient is that of the weighted
+        formula. A zero weight does not hide an infinite loss (0 * inf is NaN); use
+        ``zero_infinity``.
 
     As in torch: ``input_length == 0`` gives 0 for an empty target and inf otherwise; an empty
     target gives ``-sum_t lp[t, blank]``; without ``zero_infinity`` an infeasible sample gives
@@ -146,12 +152,12 @@ def ctc_loss(
     """
     return _ctc_core(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity,
-        return_grad, grad_output, gradient_out,
+        return_grad, grad_output, gradient_out, sample_weight=sample_weight,
     )
 
 
 def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity,
-              return_grad, grad_output, gradient_out, *, mode=0, paths=None):
+              return_grad, grad_output, gradient_out, *, sample_weight=None, mode=0, paths=None):
     """``ctc_loss``. For tests: ``mode`` 1 forces the exact path, 2 the log-space band path;
     ``paths`` (int8, N entries) receives per sample the algorithm used (see numloss._ctc.ctc)."""
     lp = V.float_array(log_probs, "log_probs")
@@ -178,6 +184,12 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
     (buf,) = V.gradient_buffers(gradient_out, return_grad, [lp.shape], dtype,
                                 (log_probs, targets, input_lengths, target_lengths), grad_output)
     loss_shape = () if unbatched else (N,)
+    # Per-sample weights in float64 (as the losses), and what "mean" divides by: N, or their sum.
+    if sample_weight is None:
+        w, denom = None, N
+    else:
+        sw = V.sample_weight(sample_weight, dtype, loss_shape, per_element=False)
+        w, denom = sw.array.reshape(N).astype(np.float64), sw.total
 
     if return_grad:
         if reduction == "none":
@@ -187,7 +199,9 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
             if reduction == "sum":
                 scales = np.full(N, go, np.float64)
             else:
-                scales = (go / N) / np.maximum(tl, 1).astype(np.float64)
+                scales = V.divide(go, denom) / np.maximum(tl, 1).astype(np.float64)
+        if w is not None:
+            scales *= w
         grad = buf if buf is not None else _buffers.empty(lp.shape, dtype)
         grad3 = grad.reshape(T, N, C)
     else:
@@ -202,12 +216,17 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
 
     if zero_infinity:
         nll[nll.astype(dtype) == np.inf] = 0.0
+    if w is not None:
+        with np.errstate(invalid="ignore"):  # 0 * inf is NaN, silently, as in the kernels
+            nll *= w
     if reduction == "none":
         out = nll.astype(dtype).reshape(loss_shape)
     elif reduction == "sum":
         out = V.scalar_result(np.sum(nll), dtype)
-    else:
+    elif w is None:
         out = V.scalar_result(np.mean(nll / np.maximum(tl, 1)), dtype)
+    else:
+        out = V.scalar_result(V.divide(np.sum(nll / np.maximum(tl, 1)), denom), dtype)
     if return_grad:
         return out, grad
     return out

@@ -3,7 +3,7 @@ hinge loss."""
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
-from ._elementwise import Elementwise, grad_options
+from ._elementwise import SAMPLE_WEIGHT_DOC, Elementwise, grad_options
 
 _SOFT_MARGIN = Elementwise(E.soft_margin)
 _HINGE_EMBEDDING = Elementwise(E.hinge_embedding)
@@ -11,7 +11,7 @@ _MARGIN_RANKING = Elementwise(E.margin_ranking, nin=3)
 _HINGE = Elementwise(E.hinge)
 
 
-def soft_margin_loss(input, target, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def soft_margin_loss(input, target, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Two-class logistic loss ``log(1 + exp(-target * input))``, computed as a softplus.
 
     ``target`` (usually ±1) must broadcast to ``input``'s shape; the result has input's shape.
@@ -22,11 +22,12 @@ def soft_margin_loss(input, target, reduction="mean", *, return_grad=False, grad
         raise ValueError(f"target shape {y.shape} must broadcast to input shape {x.shape}")
     return _SOFT_MARGIN(
         {"input": x, "target": y}, x.dtype, reduction=V.reduction(reduction),
-        user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
-def hinge_embedding_loss(input, target, margin=1.0, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Hinge embedding loss: ``input`` where ``target == 1``, ``max(0, margin - input)`` where
     ``target == -1``; other target values get the sum of both terms, as in torch."""
     margin = V.real_scalar(margin, "margin")
@@ -34,11 +35,12 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean", *, return_
     y = V.float_like(target, x.dtype, "target")
     return _HINGE_EMBEDDING(
         {"input": x, "target": y}, x.dtype, reduction=V.reduction(reduction), params=(margin,),
-        user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
-def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Ranking loss ``max(0, -target * (input1 - input2) + margin)``; gradients for
     ``(input1, input2)``. All three must have the same number of dimensions (as torch)."""
     margin = V.real_scalar(margin, "margin")
@@ -52,12 +54,13 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean", *,
         )
     return _MARGIN_RANKING(
         {"input1": x1, "input2": x2, "target": y}, x1.dtype, reduction=V.reduction(reduction),
-        params=(margin,), grad_of=(0, 1), user_inputs=(input1, input2, target),
+        params=(margin,), grad_of=(0, 1), sample_weight=sample_weight,
+        user_inputs=(input1, input2, target),
         **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
-def hinge_loss(input, target, margin=1.0, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def hinge_loss(input, target, margin=1.0, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """SVM hinge loss ``max(0, margin - target * input)`` with ``target`` in {-1, +1}.
 
     The gradient is ``-target`` where ``margin - target * input >= 0`` (the boundary included,
@@ -70,9 +73,13 @@ def hinge_loss(input, target, margin=1.0, reduction="mean", *, return_grad=False
     V.plus_minus_one(y, "target")
     return _HINGE(
         {"input": x, "target": y}, x.dtype, reduction=V.reduction(reduction), params=(margin,),
-        user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
+
+for _f in (soft_margin_loss, hinge_embedding_loss, margin_ranking_loss, hinge_loss):
+    _f.__doc__ += SAMPLE_WEIGHT_DOC
 
 SoftMarginLoss = loss_class("SoftMarginLoss", soft_margin_loss, [("reduction", "mean")])
 HingeEmbeddingLoss = loss_class("HingeEmbeddingLoss", hinge_embedding_loss, [("margin", 1.0), ("reduction", "mean")])

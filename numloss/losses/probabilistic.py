@@ -8,7 +8,7 @@ import numpy as np
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
-from ._elementwise import Elementwise, grad_options
+from ._elementwise import SAMPLE_WEIGHT_DOC, Elementwise, grad_options
 
 _BCE = Elementwise(E.binary_cross_entropy)
 _BCE_LOGITS = Elementwise(E.bce_with_logits_no_pos_weight)
@@ -31,7 +31,7 @@ def _weight_for(weight, x, name="weight"):
     return w
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def binary_cross_entropy(input, target, weight=None, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Binary cross-entropy on probabilities: ``-w (t log x + (1 - t) log(1 - x))``.
 
     As in torch, each log is clamped at -100 and the gradient ``w (x - t) / max(x (1 - x),
@@ -49,11 +49,12 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
         raise ValueError("target: all elements of target should be between 0 and 1")
     return _BCE(
         {"input": x, "target": t}, x.dtype, reduction=reduction, weight=_weight_for(weight, x),
-        user_inputs=(input, target, weight), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target, weight),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *, return_grad=False, grad_output=None, gradient_out=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None, *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Binary cross-entropy on logits, in the stable form
     ``w ((1 - t) x + (1 + (pw - 1) t) softplus(-x))``; gradient
     ``w (sigmoid(x) (1 + (pw - 1) t) - pw t)``.
@@ -71,11 +72,12 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         kernel = _BCE_LOGITS_POS
     return kernel(
         operands, x.dtype, reduction=V.reduction(reduction), weight=_weight_for(weight, x),
-        user_inputs=(input, target, weight, pos_weight), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target, weight, pos_weight),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
-def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Poisson negative log-likelihood: ``exp(x) - t x`` (``log_input=True``) or
     ``x - t log(x + eps)``. ``full=True`` adds Stirling's approximation
     ``t log t - t + log(2 pi t) / 2`` where ``t > 1``.
@@ -91,7 +93,8 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     kernel, params = (_POISSON_LOG, (float(full),)) if log_input else (_POISSON, (float(full), eps))
     return kernel(
         {"input": x, "target": t}, x.dtype, reduction=V.reduction(reduction), params=params,
-        user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
 
@@ -108,7 +111,7 @@ def _gaussian_var(var, x):
     raise ValueError(f"var is of incorrect size {var.shape} for input shape {x.shape}")
 
 
-def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean", *, return_grad=False, grad_output=None, gradient_out=None):
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean", *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Gaussian negative log-likelihood ``(log v + (x - y)^2 / v) / 2`` (+ ``log(2 pi) / 2`` with
     ``full``), ``v = max(var, eps)`` (every ``v`` NaN for ``eps=nan``, as torch's clamp).
 
@@ -134,7 +137,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             v = math.nan
         return _GAUSSIAN_CONST(
             {"input": x, "target": y}, x.dtype, reduction=reduction, params=(eps, const, v),
-            grad_of=(0, None), user_inputs=(input, target), **grads,
+            grad_of=(0, None), sample_weight=sample_weight, user_inputs=(input, target), **grads,
         )
     var_arr = V.float_like(var, x.dtype, "var")
     if np.any(var_arr < 0):
@@ -144,16 +147,17 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return _GAUSSIAN(
         {"input": x, "target": y, "var": _gaussian_var(var_arr, x)}, x.dtype, reduction=reduction,
         params=(eps, const), grad_of=(0, 2), grad_shapes=(x.shape, var_arr.shape),
-        user_inputs=(input, target, var), **grads,
+        sample_weight=sample_weight, user_inputs=(input, target, var), **grads,
     )
 
 
-def kl_div(input, target, reduction="mean", log_target=False, *, return_grad=False, grad_output=None, gradient_out=None):
+def kl_div(input, target, reduction="mean", log_target=False, *, sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Kullback-Leibler divergence with ``input`` in log space: ``t (log t - x)`` (0 where
     ``t == 0``), or ``exp(t) (t - x)`` with ``log_target``.
 
-    ``"batchmean"`` divides the sum by ``input.shape[0]`` (the mathematical KL per sample);
-    ``"mean"`` divides by the element count and warns, as torch does.
+    ``"batchmean"`` divides the sum by ``input.shape[0]`` (the mathematical KL per sample;
+    with ``sample_weight``, by the sum of the samples' weights, each sample's being the mean of
+    its elements' weights); ``"mean"`` divides by the element count and warns, as torch does.
     """
     log_target = V.flag(log_target, "log_target")
     reduction = V.reduction(reduction, ("none", "mean", "sum", "batchmean"))
@@ -170,12 +174,16 @@ def kl_div(input, target, reduction="mean", log_target=False, *, return_grad=Fal
             stacklevel=2,
         )
     elif reduction == "batchmean":
-        reduction, denominator = ("mean", x.shape[0]) if x.ndim else ("sum", None)
+        reduction, denominator = "mean", x.shape[0] if x.ndim else 1  # a 0-d input: one sample
     return (_KL_LOG if log_target else _KL)(
         {"input": x, "target": t}, x.dtype, reduction=reduction, denominator=denominator,
-        user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target),
+        **grad_options(return_grad, grad_output, gradient_out),
     )
 
+
+for _f in (binary_cross_entropy, binary_cross_entropy_with_logits, poisson_nll_loss, gaussian_nll_loss, kl_div):
+    _f.__doc__ += SAMPLE_WEIGHT_DOC
 
 BCELoss = loss_class("BCELoss", binary_cross_entropy, [("weight", None), ("reduction", "mean")])
 BCEWithLogitsLoss = loss_class(
