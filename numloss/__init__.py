@@ -5,6 +5,7 @@ Functions carry torch.nn.functional's names and arguments (``numloss.mse_loss``,
 takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused pass; see the
 README and API.md for the contract.
 """
+from ._accumulate import Accumulator
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._threads import get_num_threads, set_num_threads
 from .losses import classification as _classification
@@ -25,6 +26,7 @@ from . import functional  # noqa: E402  (after the losses it re-exports)
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "set_num_threads",
     "get_num_threads",
     "set_buffer_cache_limit",

@@ -92,11 +92,16 @@ def main(argv=None):
     from .bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="time every loss against torch and NumPy"))
+    from . import evaluate
+
+    evaluate.add_arguments(sub.add_parser("eval", help="a loss or metric over arrays in files, in batches"))
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
     elif args.command == "demo":
         demo()
+    elif args.command == "eval":
+        return evaluate.run(args)
     else:
         from .bench import run
 

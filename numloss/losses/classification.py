@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from .._kernels import rows as R
 from .._kernels._compile import Kernel
@@ -156,6 +156,8 @@ def reduce(out, total, reduction, denom, loss_shape, dtype):
     """The loss to return: the rows (``"none"``) or the kernel's float64 total (over ``denom``)."""
     if reduction == "none":
         return out.reshape(loss_shape)
+    if _parts.wanted():
+        return _parts.Parts(total, denom, loss_shape[0] if loss_shape else 1, _parts.reduced(reduction, dtype))
     if reduction == "mean":
         total = ieee_div(total, denom)
     return V.scalar_result(total, dtype)
@@ -363,7 +365,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         denom=denom, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
         grad_buffer=buf, min_block_rows=1 if D == 1 else R.TD,
     )
-    if reduction == "mean" and denom == 0:
+    if isinstance(loss, _parts.Parts):
+        loss = loss._replace(finish=_parts.reduced(reduction, dtype, nan_if_no_denominator=True))
+    elif reduction == "mean" and denom == 0:
         # torch divides the NLL part and the smoothing part by the zero total separately: 0/0
         loss = V.scalar_result(math.nan, dtype)
     return finish(loss, g3, buf, x.shape, return_grad)
@@ -377,9 +381,7 @@ def _empty_classes(x, nrows, row_value, reduction, denom, loss_shape, dtype, ret
     if reduction == "none":
         loss = out.reshape(loss_shape)
     else:
-        total = np.sum(out, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss = V.scalar_result(total / denom if reduction == "mean" else total, dtype)
+        loss = reduce(out, np.sum(out, dtype=np.float64), reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
     g = buf if buf is not None else _buffers.empty(x.shape, dtype)
@@ -403,11 +405,7 @@ def _nll_fast(x, t, ignore_index, reduction):
         _threads.threads_for(GATHER_WORK * t.size), x, t, ones_weight(C, x.dtype)[0], ignore_index, NLL_SUM_ROWS, out)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
-    if reduction == "none":
-        return out
-    if reduction == "mean":
-        total = ieee_div(total, denom)
-    return x.dtype.type(total)
+    return reduce(out, total, reduction, denom, (t.size,), x.dtype)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
@@ -621,12 +619,8 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
     loss_shape = rows.shape
     go, gs, gscale = grad_scale(reduction, rows.size if rows.size else math.nan, loss_shape, dtype,
                                 return_grad, grad_output)
-    if reduction == "none":
-        loss = rows.astype(dtype)
-    else:
-        total = rows.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss = V.scalar_result(total / rows.size if reduction == "mean" else total, dtype)
+    loss = reduce(rows.astype(dtype).reshape(-1), rows.sum(), reduction, rows.size if rows.size else math.nan,
+                  loss_shape, dtype)
     if not return_grad:
         return loss
     buf = _grad_buffer(gradient_out, return_grad, x.shape, dtype, user)

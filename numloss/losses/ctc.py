@@ -7,7 +7,7 @@ reduction.
 import numpy as np
 
 from .. import _ctc
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from ._base import loss_class
 
@@ -213,6 +213,9 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
         nll[nll.astype(dtype) == np.inf] = 0.0
     if reduction == "none":
         out = nll.astype(dtype).reshape(loss_shape)
+    elif not return_grad and _parts.wanted():
+        total = np.sum(nll) if reduction == "sum" else np.sum(nll / np.maximum(tl, 1))
+        return _parts.Parts(total, N, N if not unbatched else 1, _parts.reduced(reduction, dtype))
     elif reduction == "sum":
         out = V.scalar_result(np.sum(nll), dtype)
     else:

@@ -6,6 +6,7 @@ differ) and return d(loss)/d(input) with ``return_grad=True``.
 import math
 
 
+from .. import _parts
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
@@ -102,6 +103,8 @@ def rmse_loss(input, target, reduction="mean", *, return_grad=False, grad_output
         grads = grad_options(return_grad, grad_output, gradient_out)
         return _regression(_L1, input, target, reduction, None, (), False, grads)
     mse = _regression(_MSE, input, target, reduction, None, (), False, grad_options(False, None, None))
+    if isinstance(mse, _parts.Parts):
+        return mse._replace(finish=_parts.root(mse.finish))
     root = type(mse)(math.sqrt(mse))
     if not return_grad:
         if grad_output is not None:
