@@ -9,6 +9,7 @@ Masked arrays (``numpy.ma``) are refused with a TypeError rather than computed a
 were masked: pass the mask as weights (``sample_weight=~np.ma.getmaskarray(x)``) or the unmasked
 entries (``x.compressed()``).
 """
+from ._accumulate import Accumulator
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._threads import get_num_threads, set_num_threads
 from .losses import classification as _classification
@@ -29,6 +30,7 @@ from . import functional  # noqa: E402  (after the losses it re-exports)
 __version__ = "0.1.0"
 
 __all__ = [
+    "Accumulator",
     "set_num_threads",
     "get_num_threads",
     "set_buffer_cache_limit",

@@ -159,13 +159,14 @@ def main(argv=None):
     from .bench import add_arguments
 
     add_arguments(sub.add_parser("bench", help="time every loss against torch and NumPy"))
-    from . import plot
+    from . import evaluate, plot
 
     plot.add_arguments(sub.add_parser("plot", help="draw losses and their gradients (needs matplotlib)"))
     comp = sub.add_parser("compile", help="fill the compile cache ahead of time (for images and deploys)")
     comp.add_argument("names", nargs="*", metavar="NAME", help="losses to compile (default: all)")
     comp.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
                       help="the dtypes to compile for (default: both)")
+    evaluate.add_arguments(sub.add_parser("eval", help="a loss or metric over arrays in files, in batches"))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -178,6 +179,8 @@ def main(argv=None):
         demo()
     elif args.command == "plot":
         return plot.run(args)
+    elif args.command == "eval":
+        return evaluate.run(args)
     else:
         from .bench import run
 

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from .._kernels import _drivers
 from .._kernels._compile import Kernel
@@ -127,6 +127,8 @@ class Elementwise:
 
         if none:
             loss = out
+        elif not return_grad and _parts.wanted():
+            return _parts.Parts(total, denom, shape[0] if shape else 1, _parts.reduced(reduction, dtype))
         else:
             loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
         if not return_grad:

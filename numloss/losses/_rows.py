@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from .._kernels import _drivers
 from .._kernels._compile import Kernel
@@ -58,6 +58,8 @@ def reduce(loss_rows, total, reduction, denom, loss_shape, dtype):
     """The loss to return: the rows (``"none"``) or their float64 ``total`` (over ``denom``)."""
     if reduction == "none":
         return loss_rows.reshape(loss_shape)
+    if _parts.wanted():
+        return _parts.Parts(total, denom, loss_shape[0] if loss_shape else 1, _parts.reduced(reduction, dtype))
     return V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
 
 

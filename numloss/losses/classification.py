@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from .._kernels import cross_entropy as CE
 from .._kernels import margin as M
@@ -237,6 +237,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         full_shape=x.shape, options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum),
         reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
+    if isinstance(result, _parts.Parts):
+        return result._replace(finish=_parts.reduced(reduction, dtype, nan_if_no_denominator=eps > 0))
     if reduction == "mean" and denom == 0 and eps > 0:
         # torch divides the NLL part and the smoothing part by the zero total separately; the
         # kernel returns only their sum (see the docstring)
@@ -277,11 +279,7 @@ def _nll_fast(x, t, ignore_index, reduction):
         _threads.threads_for(GATHER_WORK * t.size), x, t, ones_weight(C, x.dtype)[0], ignore_index, NLL_SUM_ROWS, out)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
-    if reduction == "none":
-        return out
-    if reduction == "mean":
-        total = V.divide(total, denom)
-    return x.dtype.type(total)
+    return reduce(out, total, reduction, denom, t.shape, x.dtype)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,

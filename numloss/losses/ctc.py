@@ -7,7 +7,7 @@ reduction.
 import numpy as np
 
 from .. import _ctc
-from .. import _buffers, _threads
+from .. import _buffers, _parts, _threads
 from .. import _validate as V
 from ._base import loss_class
 
@@ -221,6 +221,9 @@ def _ctc_core(log_probs, targets, input_lengths, target_lengths, blank, reductio
             nll *= w
     if reduction == "none":
         out = nll.astype(dtype).reshape(loss_shape)
+    elif not return_grad and _parts.wanted():
+        total = np.sum(nll) if reduction == "sum" else np.sum(nll / np.maximum(tl, 1))
+        return _parts.Parts(total, denom, 1 if unbatched else N, _parts.reduced(reduction, dtype))
     elif reduction == "sum":
         out = V.scalar_result(np.sum(nll), dtype)
     elif w is None:

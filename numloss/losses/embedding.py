@@ -13,7 +13,7 @@ import numpy as np
 from .. import _validate as V
 from .._kernels import embedding as EK
 from ._base import Loss, loss_class
-from ._rows import Rows, placeholder
+from ._rows import Rows, placeholder, reduce
 
 _COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_grads=3)
 _TRIPLET = Rows(EK.triplet, "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
@@ -227,13 +227,8 @@ def _callable_triplet(inputs, f, margin, swap, reduction):
     with np.errstate(invalid="ignore", over="ignore"):
         z = (dtype.type(margin) + dp) - dn
         loss = np.where(z < 0, dtype.type(0), z).astype(dtype)
-    if reduction == "none":
-        return loss
-    total = np.sum(loss, dtype=np.float64)
-    if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            total = total / np.float64(loss.size) if loss.size else math.nan
-    return V.scalar_result(total, dtype)
+    return reduce(loss.reshape(-1), np.sum(loss, dtype=np.float64), reduction, loss.size if loss.size else math.nan,
+                  loss.shape, dtype)
 
 
 cosine_embedding_loss.__doc__ += _GRAD_DOC.format("input1, d loss / d input2")

@@ -6,6 +6,7 @@ differ) and return d(loss)/d(input) with ``return_grad=True``.
 import math
 
 
+from .. import _parts
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
@@ -111,6 +112,8 @@ def rmse_loss(input, target, reduction="mean", *, sample_weight=None, return_gra
         grads = grad_options(return_grad, grad_output, gradient_out)
         return _regression(_L1, input, target, reduction, None, (), False, sample_weight, grads)
     mse = _regression(_MSE, input, target, reduction, None, (), False, sample_weight, grad_options(False, None, None))
+    if isinstance(mse, _parts.Parts):
+        return mse._replace(finish=_parts.root(mse.finish))
     root = type(mse)(math.sqrt(mse))
     if not return_grad:
         return root

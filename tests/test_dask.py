@@ -1,0 +1,84 @@
+"""numloss.dask.evaluate against the in-memory call, on the threaded scheduler and on a
+two-process LocalCluster bound to loopback."""
+import numpy as np
+import pytest
+
+import numloss
+
+da = pytest.importorskip("dask.array")
+ndask = pytest.importorskip("numloss.dask")
+
+CASES = [
+    ("mse_loss", {}),
+    ("rmse_loss", {}),
+    ("huber_loss", {"reduction": "sum", "delta": 0.3}),
+    ("kl_div", {"reduction": "batchmean"}),
+    ("cross_entropy", {"label_smoothing": 0.1}),
+    ("nll_loss", {}),
+    ("triplet_margin_loss", {}),
+    ("ctc_loss", {}),
+]
+
+
+def _inputs(name, rng):
+    from numloss import _registry
+
+    args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.float64)
+    return list(args), kwargs
+
+
+def _chunked(name, args, rng):
+    """Dask arrays with uneven chunks along every axis (evaluate rechunks to whole samples)."""
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray) and a.ndim:
+            out.append(da.from_array(a, chunks=tuple(max(1, s // 3) for s in a.shape)))
+        else:
+            out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("name,options", CASES, ids=[c[0] for c in CASES])
+def test_threaded_equals_in_memory(name, options):
+    rng = np.random.default_rng(3)
+    args, kwargs = _inputs(name, rng)
+    kwargs.update(options)
+    fn = getattr(numloss, name)
+    value = ndask.evaluate(name, *_chunked(name, args, rng), **kwargs)
+    assert isinstance(value, da.Array) and value.shape == ()
+    got = value.compute(scheduler="threads")
+    np.testing.assert_allclose(float(got), float(fn(*args, **kwargs)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,options", CASES[:6], ids=[c[0] for c in CASES[:6]])
+def test_gradient_blocks_use_the_global_denominator(name, options):
+    rng = np.random.default_rng(4)
+    args, kwargs = _inputs(name, rng)
+    kwargs.update(options)
+    value, grad = ndask.evaluate(name, *_chunked(name, args, rng), return_grad=True, **kwargs)
+    want_value, want_grad = getattr(numloss, name)(*args, **kwargs, return_grad=True)
+    assert grad.chunks[0] != (grad.shape[0],)  # really computed in blocks
+    np.testing.assert_allclose(float(value.compute()), float(want_value), rtol=1e-12)
+    np.testing.assert_allclose(grad.compute(), want_grad, rtol=1e-12, atol=1e-300)
+
+
+def test_numpy_inputs_are_wrapped_and_metrics_refuse_gradients():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((2, 50, 4))
+    value = ndask.evaluate(numloss.l1_loss, x, y)
+    np.testing.assert_allclose(float(value.compute()), float(numloss.l1_loss(x, y)), rtol=1e-12)
+    with pytest.raises(ValueError, match="reduction"):
+        ndask.evaluate("mse_loss", x, y, reduction="none")
+
+
+def test_local_cluster_of_two_processes():
+    distributed = pytest.importorskip("distributed")
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4000, 8))
+    t = rng.integers(0, 8, 4000)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        value = ndask.evaluate("cross_entropy", da.from_array(x, chunks=(700, 8)), da.from_array(t, chunks=700))
+        got = client.compute(value).result()
+    np.testing.assert_allclose(float(got), float(numloss.cross_entropy(x, t)), rtol=1e-12)
