@@ -13,8 +13,8 @@ from ._elementwise import Elementwise, grad_options
 _BCE = Elementwise(E.binary_cross_entropy)
 _BCE_LOGITS = Elementwise(E.bce_with_logits_no_pos_weight)
 _BCE_LOGITS_POS = Elementwise(E.bce_with_logits, nin=3)
-_POISSON_LOG = Elementwise(E.poisson_nll_log)
-_POISSON = Elementwise(E.poisson_nll)
+_POISSON_LOG = {False: Elementwise(E.poisson_nll_log), True: Elementwise(E.poisson_nll_log_full)}
+_POISSON = {False: Elementwise(E.poisson_nll), True: Elementwise(E.poisson_nll_full)}
 _GAUSSIAN = Elementwise(E.gaussian_nll, nin=3)
 _GAUSSIAN_CONST = Elementwise(E.gaussian_nll_const_var)
 _KL = Elementwise(E.kl_div)
@@ -81,7 +81,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     eps = V.real_scalar(eps, "eps")
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
-    kernel, params = (_POISSON_LOG, (float(full),)) if log_input else (_POISSON, (float(full), eps))
+    kernel, params = (_POISSON_LOG[full], ()) if log_input else (_POISSON[full], (eps,))
     return kernel(
         {"input": x, "target": t}, x.dtype, reduction=V.reduction(reduction), params=params,
         user_inputs=(input, target), **grad_options(return_grad, grad_output, gradient_out),
