@@ -8,7 +8,9 @@ import warnings
 
 import numpy as np
 
-from ._kernels._compile import cached_njit
+from . import _threads
+from ._kernels import _drivers
+from ._kernels._compile import Kernel, cached_njit
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -50,6 +52,19 @@ def plus_minus_one(y, name):
     """Refuse a float array with an entry other than -1 and +1 (one pass, no temporaries)."""
     if _count_not_plus_minus_one(np.ascontiguousarray(y).reshape(-1)):
         raise ValueError(f"{name} must contain only -1 and +1")
+
+
+_COUNT_OUTSIDE = {nan: Kernel(_drivers.count_outside, "count_outside", NAN_OUTSIDE=nan) for nan in (False, True)}
+
+
+def count_outside(x, lo, hi, nan_outside):
+    """How many elements of the float array ``x`` lie outside [lo, hi] (NaN included when
+    ``nan_outside``): one parallel pass, no temporaries."""
+    flat = flat_readonly(x)
+    return _COUNT_OUTSIDE[bool(nan_outside)](
+        _threads.threads_for(flat.size), flat, flat.dtype.type(lo), flat.dtype.type(hi),
+        np.empty(_drivers.n_blocks(flat.size), np.int64),
+    )
 
 
 def index_array(x, name):

@@ -42,7 +42,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, return
     t = V.float_like(target, x.dtype, "target")
     V.same_shape(x, t, "input", "target")
     reduction = V.reduction(reduction)
-    if not np.all((x >= 0) & (x <= 1)):
+    if V.count_outside(x, 0, 1, nan_outside=True):
         raise ValueError("input: all elements of input should be between 0 and 1")
     return _BCE(
         {"input": x, "target": t}, x.dtype, reduction=reduction, weight=_weight_for(weight, x),
@@ -128,7 +128,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             grad_of=(0, None), user_inputs=(input, target), **grads,
         )
     var_arr = V.float_like(var, x.dtype, "var")
-    if np.any(var_arr < 0):
+    if V.count_outside(var_arr, 0, np.inf, nan_outside=False):
         raise ValueError("var has negative entry/entries")
     return _GAUSSIAN(
         {"input": x, "target": y, "var": _gaussian_var(var_arr, x)}, x.dtype, reduction=reduction,
