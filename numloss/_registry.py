@@ -15,10 +15,11 @@ import numpy as np
 # "large" and "large2": the family's two anchor
 # workloads (1e7 elements for the elementwise losses, in two layouts). The class-score family
 # has a fourth, "few": many rows of few classes (the common evaluation of a 10-class model), where
-# the per-row cost of a row kernel shows.
+# the per-row cost of a row kernel shows. CTC has "scale": (T, N, C, S) = (1000, 8, 5000, 200), a
+# speech-recognition-sized batch (160 MB of float32 log-probabilities).
 SIZES = ("tiny", "small", "large", "large2")
-FAMILY_SIZES = {"class-score": SIZES + ("few",)}
-ALL_SIZES = SIZES + ("few",)
+FAMILY_SIZES = {"class-score": SIZES + ("few",), "ctc": SIZES + ("scale",)}
+ALL_SIZES = SIZES + ("few", "scale")
 
 
 def sizes(family):
@@ -139,7 +140,8 @@ def _elementwise():
     ]
 
 
-CTC_SHAPES = {"tiny": (30, 4, 12, 8), "small": (30, 4, 12, 8), "large": (200, 32, 30, 40), "large2": (500, 16, 1000, 100)}
+CTC_SHAPES = {"tiny": (30, 4, 12, 8), "small": (30, 4, 12, 8), "large": (200, 32, 30, 40),
+              "large2": (500, 16, 1000, 100), "scale": (1000, 8, 5000, 200)}
 
 
 def _ctc_numpy(log_probs, targets, input_lengths, target_lengths, reduction="mean"):

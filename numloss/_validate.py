@@ -87,6 +87,19 @@ def plus_minus_one(y, name):
         raise ValueError(f"{name} must contain only -1 and +1")
 
 
+_COUNT_OUTSIDE = {nan: Kernel(_drivers.count_outside, "count_outside", NAN_OUTSIDE=nan) for nan in (False, True)}
+
+
+def count_outside(x, lo, hi, nan_outside):
+    """How many elements of the float array ``x`` lie outside [lo, hi] (NaN included when
+    ``nan_outside``): one parallel pass, no temporaries."""
+    flat = flat_readonly(x)
+    return _COUNT_OUTSIDE[bool(nan_outside)](
+        _threads.threads_for(flat.size), flat, flat.dtype.type(lo), flat.dtype.type(hi),
+        np.empty(_drivers.n_blocks(flat.size), np.int64),
+    )
+
+
 _INT64_MAX = np.iinfo(np.int64).max
 
 

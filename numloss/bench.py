@@ -1,5 +1,7 @@
-"""``numloss bench``: every loss timed against torch (same process, same thread count) and a
-straightforward vectorised NumPy version, with the memory-bandwidth floor for scale.
+"""``numloss bench``: every loss timed against torch (same process, same thread count), a
+straightforward vectorised NumPy version and, when installed, scikit-learn's loss module (for the
+losses it has), with two memory-bandwidth floors for scale: reading the inputs once (the forward's
+floor) and reading them once while writing one gradient-sized array per gradient (loss+grad's).
 
 Timings are medians of interleaved repeats (each implementation once per round), so a noisy
 neighbour affects all columns alike; read the ratios, not the absolute times. Each call's result
@@ -75,6 +77,46 @@ def _output_path(text):
     return text
 
 
+@cached_njit(parallel=True, nogil=True)
+def _copy_once(a, out):
+    """out = a: one read of ``a`` and one write of an array of its size."""
+    for i in numba.prange(a.size):
+        out[i] = a[i]
+
+
+# The sklearn._loss class computing each numloss loss (up to sklearn's halving of the deviance,
+# so only the times compare); numloss's first argument is its raw_prediction, the second y_true.
+SKLEARN_LOSSES = {
+    "mse_loss": "HalfSquaredError",
+    "binary_cross_entropy_with_logits": "HalfBinomialLoss",
+    "poisson_nll_loss": "HalfPoissonLoss",  # log_input=True, numloss's default as torch's
+    "cross_entropy": "HalfMultinomialLoss",
+}
+
+
+def _sklearn_callables(case, args, kwargs, threads):
+    """scikit-learn's forward (mean loss) and loss_gradient for ``args``, or {} when it has no
+    such loss, these options differ from its definition or it is not installed."""
+    name = SKLEARN_LOSSES.get(case.name)
+    if name is None or kwargs:
+        return {}
+    try:
+        from sklearn._loss import loss as skl
+    except ImportError:
+        return {}
+    raw, target = args[0], args[1]
+    if case.name == "cross_entropy":
+        obj = skl.HalfMultinomialLoss(n_classes=raw.shape[1])
+        y_true = target.astype(raw.dtype)
+    else:
+        obj = getattr(skl, name)()
+        raw, y_true = raw.reshape(-1), target.reshape(-1)
+    return {
+        "sklearn": lambda: obj(y_true, raw, n_threads=threads),
+        "sklearn_grad": lambda: obj.loss_gradient(y_true, raw, n_threads=threads),
+    }
+
+
 def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11 (under a minute)")
     parser.add_argument("--only", action="append", metavar="NAME", type=_loss_arg,
@@ -127,16 +169,29 @@ def _median_times(fns, rounds):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def _floors(case, args):
+    """The two floor callables: read every float input once; read them once and write one
+    gradient-sized array per gradient (into memory allocated here, as numloss reuses its own)."""
+    flat = [np.ascontiguousarray(a).reshape(-1) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else None
+            for a in args]
+    read = [a for a in flat if a is not None]
+    copied = [(flat[i], np.empty_like(flat[i])) for i in case.grad_of]
+    uncopied = [a for i, a in enumerate(flat) if a is not None and i not in case.grad_of]
+    return (lambda: [_read_once(a) for a in read],
+            lambda: [_copy_once(a, out) for a, out in copied] + [_read_once(a) for a in uncopied])
+
+
 def _callables(case, args, kwargs, torch):
     import numloss
 
     fn = getattr(numloss, case.name)
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    floor, floor_rw = _floors(case, args)
     fns = {
         "numloss": lambda: fn(*args, **kwargs),
         "numloss_grad": lambda: fn(*args, **kwargs, return_grad=True),
         "numpy": lambda: case.numpy(*args, **kwargs),
-        "floor": lambda: [_read_once(a) for a in flat],
+        "floor": floor,
+        "floor_rw": floor_rw,
     }
     if torch is not None:
         targs = [torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
@@ -194,7 +249,9 @@ def run(args):
     for i, case in enumerate(cases):
         _progress(i, len(cases), case.name)
         a, kw = case.make(rng, args.size, dtype)
-        t = _median_times(_callables(case, a, kw, torch), rounds)
+        fns = _callables(case, a, kw, torch)
+        fns.update(_sklearn_callables(case, a, kw, threads))
+        t = _median_times(fns, rounds)
         t["shape"] = "x".join(map(str, a[0].shape))
         t["name"] = case.name
         rows.append(t)
@@ -222,9 +279,14 @@ def _print_table(rows, dtype, threads, with_torch, recycle, unit="ms"):
         head += f" {'torch':>9s} {'speedup':>8s} {'f+g ' + unit:>9s} {'torch f+b':>9s} {'speedup':>8s}"
     else:
         head += f" {'f+g ' + unit:>9s}"
-    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ' + unit:>9s} {'fwd/floor':>9s}"
+    with_sklearn = any("sklearn" in r for r in rows)
+    if with_sklearn:
+        head += f" {'sklearn':>9s} {'skl f+g':>9s}"
+    head += f" {'numpy':>9s} {'vs np':>8s} {'floor ' + unit:>9s} {'fwd/floor':>9s} {'rw floor':>9s} {'f+g/rw':>8s}"
     print(f"numloss bench: {dtype}, {threads} threads; medians of interleaved rounds; speedup = other / numloss; "
           f"numloss output memory {'recycled' if recycle else 'fresh'}")
+    print("floor: read the float inputs once; rw floor: read them once and write one array per gradient; "
+          "sklearn: sklearn._loss's Half* loss (half the deviance: compare times, not values)")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -234,7 +296,10 @@ def _print_table(rows, dtype, threads, with_torch, recycle, unit="ms"):
             line += f" {ms(r['torch_grad'])} {ratio(r['torch_grad'], r['numloss_grad'])}"
         else:
             line += f" {ms(r['numloss_grad'])}"
+        if with_sklearn:
+            line += f" {ms(r['sklearn'])} {ms(r['sklearn_grad'])}" if "sklearn" in r else f" {'':9s} {'':9s}"
         line += f" {ms(r['numpy'])} {ratio(r['numpy'], r['numloss'])} {ms(r['floor'])} {ratio(r['numloss'], r['floor'])}"
+        line += f" {ms(r['floor_rw'])} {ratio(r['numloss_grad'], r['floor_rw'])}"
         print(line)
 
 

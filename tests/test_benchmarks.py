@@ -75,8 +75,12 @@ def test_bench_command_writes_json_and_plot(tmp_path):
     assert data["meta"]["recycle"] is False
     assert [r["name"] for r in data["results"]] == ["mse_loss", "kl_div"]
     for row in data["results"]:
-        for key in ("numloss", "numloss_grad", "torch", "torch_grad", "numpy", "floor"):
+        for key in ("numloss", "numloss_grad", "torch", "torch_grad", "numpy", "floor", "floor_rw"):
             assert row[key] > 0
+    # scikit-learn's loss module has a squared error but no KL divergence
+    assert data["results"][0]["sklearn"] > 0 and data["results"][0]["sklearn_grad"] > 0
+    assert "sklearn" not in data["results"][1]
+    assert "sklearn" in proc.stdout and "rw floor" in proc.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

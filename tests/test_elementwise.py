@@ -409,6 +409,32 @@ def test_specific_bad_inputs(call, exc, match):
         call()
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_range_checks_see_every_element(n_threads, threads, rng):
+    """The one-pass range checks (BCE's input in [0, 1], gaussian's var >= 0) look at every
+    element, the last block's included, and treat NaN as torch does: a NaN probability is refused,
+    a NaN variance is not (torch tests var < 0)."""
+    n = 300_001  # several blocks and a partial one; above the parallel threshold
+    numloss.set_num_threads(min(n_threads, numloss._threads._max_threads))
+    x = rng.uniform(0.1, 0.9, n)
+    t = rng.uniform(0, 1, n)
+    for pos, bad in [(0, -1e-300), (n - 1, 1 + 1e-15), (n // 2, np.nan), (n - 1, -np.inf)]:
+        xb = x.copy()
+        xb[pos] = bad
+        with pytest.raises(ValueError, match="input"):
+            numloss.binary_cross_entropy(xb, t)
+    var = rng.uniform(0.5, 2, n)
+    var[-1] = -1e-300
+    with pytest.raises(ValueError, match="var"):
+        numloss.gaussian_nll_loss(x, t, var)
+    var[-1] = np.nan
+    torch = pytest.importorskip("torch")
+    want = torch.nn.functional.gaussian_nll_loss(*(torch.from_numpy(a) for a in (x, t, var)), reduction="none")
+    got = numloss.gaussian_nll_loss(x, t, var, reduction="none")
+    np.testing.assert_array_equal(np.isnan(got), torch.isnan(want).numpy())
+    assert np.isnan(got[-1]) and np.isfinite(got[:-1]).all()
+
+
 # ---------------------------------------------------------------------------------------------
 # Threads: the same bits with 1 and 2 threads (fixed-size reduction blocks).
 

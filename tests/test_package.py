@@ -99,10 +99,10 @@ def test_set_num_threads_validates(threads):
         numloss.set_num_threads(1.5)
 
 
-def test_import_does_not_import_torch():
-    code = "import sys, numloss; print('torch' in sys.modules)"
+def test_import_does_not_import_torch_or_sklearn():
+    code = "import sys, numloss; print('torch' in sys.modules, 'sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
 
 
 def test_second_process_loads_compiled_code_from_cache(tmp_path):

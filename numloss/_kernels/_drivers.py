@@ -126,3 +126,27 @@ def blocks(partial, rows_per_block, nrows, *args):
     for k in range(partial.size):
         total += partial[k]
     return total
+
+
+NAN_OUTSIDE = True  # placeholder bound by Kernel: whether count_outside counts NaN
+
+
+def count_outside(a, lo, hi, partial):
+    """How many elements of the flat array ``a`` lie below ``lo`` or above ``hi`` (NaN too
+    when ``NAN_OUTSIDE``); one read of ``a``, no temporaries, per-block counts in
+    ``partial``."""
+    n = a.size
+    for k in PRANGE(partial.size):
+        start = k * BLOCK
+        v = a[start:min(start + BLOCK, n)]
+        count = 0
+        for i in range(v.size):
+            if NAN_OUTSIDE:
+                count += np.int64(not v[i] >= lo) + np.int64(not v[i] <= hi)
+            else:
+                count += np.int64(v[i] < lo) + np.int64(v[i] > hi)
+        partial[k] = count
+    total = 0
+    for k in range(partial.size):
+        total += partial[k]
+    return total

@@ -105,23 +105,31 @@ def bce_with_logits(x, t, pos_weight, p0, p1, p2):
 
 
 @inline
-def poisson_nll_log(x, t, c, full, p1, p2):
-    """exp(x) - t x (+ Stirling term); d/dx = exp(x) - t."""
+def poisson_nll_log(x, t, c, p0, p1, p2):
+    """exp(x) - t x; d/dx = exp(x) - t."""
     ex = vexp(x)
-    loss = ex - t * x
-    if full != like(x, 0):
-        loss += stirling(t)
-    return loss, ex - t, like(x, 0)
+    return ex - t * x, ex - t, like(x, 0)
 
 
 @inline
-def poisson_nll(x, t, c, full, eps, p2):
-    """x - t log(x + eps) (+ Stirling term); d/dx = 1 - t / (x + eps)."""
+def poisson_nll(x, t, c, eps, p1, p2):
+    """x - t log(x + eps); d/dx = 1 - t / (x + eps)."""
     xe = x + eps
-    loss = x - t * vlog(xe)
-    if full != like(x, 0):
-        loss += stirling(t)
-    return loss, like(x, 1) - t / xe, like(x, 0)
+    return x - t * vlog(xe), like(x, 1) - t / xe, like(x, 0)
+
+
+# ``full=True`` adds the Stirling term. It is a function of its own, not a run-time flag: LLVM
+# turns such a branch into a select and would then evaluate the term's two logs for every element.
+@inline
+def poisson_nll_log_full(x, t, c, p0, p1, p2):
+    loss, d1, d2 = poisson_nll_log(x, t, c, p0, p1, p2)
+    return loss + stirling(t), d1, d2
+
+
+@inline
+def poisson_nll_full(x, t, c, eps, p1, p2):
+    loss, d1, d2 = poisson_nll(x, t, c, eps, p1, p2)
+    return loss + stirling(t), d1, d2
 
 
 @inline

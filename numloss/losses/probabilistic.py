@@ -13,8 +13,8 @@ from ._elementwise import SAMPLE_WEIGHT_DOC, Elementwise, grad_options
 _BCE = Elementwise(E.binary_cross_entropy)
 _BCE_LOGITS = Elementwise(E.bce_with_logits_no_pos_weight)
 _BCE_LOGITS_POS = Elementwise(E.bce_with_logits, nin=3)
-_POISSON_LOG = Elementwise(E.poisson_nll_log)
-_POISSON = Elementwise(E.poisson_nll)
+_POISSON_LOG = {False: Elementwise(E.poisson_nll_log), True: Elementwise(E.poisson_nll_log_full)}
+_POISSON = {False: Elementwise(E.poisson_nll), True: Elementwise(E.poisson_nll_full)}
 _GAUSSIAN = Elementwise(E.gaussian_nll, nin=3)
 _GAUSSIAN_CONST = Elementwise(E.gaussian_nll_const_var)
 _KL = Elementwise(E.kl_div)
@@ -43,7 +43,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, sample
     t = V.float_like(target, x.dtype, "target")
     V.same_shape(x, t, "input", "target")
     reduction = V.reduction(reduction)
-    if not np.all((x >= 0) & (x <= 1)):
+    if V.count_outside(x, 0, 1, nan_outside=True):
         raise ValueError("input: all elements of input should be between 0 and 1")
     if not np.all((t >= 0) & (t <= 1)):
         raise ValueError("target: all elements of target should be between 0 and 1")
@@ -90,7 +90,7 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     eps = V.real_scalar(eps, "eps")
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
-    kernel, params = (_POISSON_LOG, (float(full),)) if log_input else (_POISSON, (float(full), eps))
+    kernel, params = (_POISSON_LOG[full], ()) if log_input else (_POISSON[full], (eps,))
     return kernel(
         {"input": x, "target": t}, x.dtype, reduction=V.reduction(reduction), params=params,
         sample_weight=sample_weight, user_inputs=(input, target),
@@ -140,7 +140,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
             grad_of=(0, None), sample_weight=sample_weight, user_inputs=(input, target), **grads,
         )
     var_arr = V.float_like(var, x.dtype, "var")
-    if np.any(var_arr < 0):
+    if V.count_outside(var_arr, 0, np.inf, nan_outside=False):
         raise ValueError("var has negative entry/entries")
     if eps != eps:
         var_arr = np.full_like(var_arr, math.nan)
