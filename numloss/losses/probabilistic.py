@@ -45,7 +45,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, sample
     reduction = V.reduction(reduction)
     if V.count_outside(x, 0, 1, nan_outside=True):
         raise ValueError("input: all elements of input should be between 0 and 1")
-    if not np.all((t >= 0) & (t <= 1)):
+    if V.count_outside(t, 0, 1, nan_outside=True):
         raise ValueError("target: all elements of target should be between 0 and 1")
     return _BCE(
         {"input": x, "target": t}, x.dtype, reduction=reduction, weight=_weight_for(weight, x),
