@@ -139,15 +139,6 @@ def add_arguments(parser):
                         help="draw the speedup chart (needs matplotlib)")
 
 
-def _progress(i, n, label):
-    width = 30
-    done = int(width * i / n)
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} {label:40.40s}")
-    sys.stderr.flush()
-    if i == n:
-        sys.stderr.write("\n")
-
-
 def _median_times(fns, rounds):
     """Median seconds per call of each callable, measured in interleaved rounds after one warm-up
     call. A callable faster than ``MIN_SAMPLE`` seconds runs several times per round and the
@@ -246,8 +237,11 @@ def run(args):
     rng = np.random.default_rng(0)
     rows = []
     first = len(COMPILED)
-    for i, case in enumerate(cases):
-        _progress(i, len(cases), case.name)
+    from tqdm import tqdm
+
+    bar = tqdm(cases, unit="loss", file=sys.stderr, disable=not sys.stderr.isatty())
+    for case in bar:
+        bar.set_postfix_str(case.name)
         a, kw = case.make(rng, args.size, dtype)
         fns = _callables(case, a, kw, torch)
         fns.update(_sklearn_callables(case, a, kw, threads))
@@ -255,7 +249,6 @@ def run(args):
         t["shape"] = "x".join(map(str, a[0].shape))
         t["name"] = case.name
         rows.append(t)
-    _progress(len(cases), len(cases), "done")
     if len(COMPILED) > first:
         print(f"(compiled {len(COMPILED) - first} kernels in {sum(t for _, t in COMPILED[first:]):.1f} s before "
               f"timing; `numloss compile` fills the cache ahead of time)", file=sys.stderr)

@@ -110,14 +110,11 @@ def compile_kernels(args):
         return 2
     dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
     jobs = [(name, dtype) for name in names for dtype in dtypes]
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        tqdm = None
+    from tqdm import tqdm
 
     class Report(logging.Handler):  # shows the slow compiles without breaking the bar
         def emit(self, record):
-            (tqdm.write if tqdm else print)(record.getMessage(), file=sys.stderr)
+            tqdm.write(record.getMessage(), file=sys.stderr)
 
     logger = logging.getLogger("numloss")
     handler, level = Report(logging.INFO), logger.level
@@ -128,10 +125,9 @@ def compile_kernels(args):
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     try:
-        bar = tqdm(jobs, desc="numloss compile", unit="loss") if tqdm else None
-        for name, dtype in bar or jobs:
-            if bar:
-                bar.set_postfix_str(f"{name} [{dtype}]")
+        bar = tqdm(jobs, desc="numloss compile", unit="loss", file=sys.stderr, disable=not sys.stderr.isatty())
+        for name, dtype in bar:
+            bar.set_postfix_str(f"{name} [{dtype}]")
             before, t0 = len(COMPILED), time.perf_counter()
             call_args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.dtype(dtype))
             fn = getattr(numloss, name)
@@ -140,7 +136,7 @@ def compile_kernels(args):
                     for reduction in {kwargs.get("reduction", "mean"), "none"}:
                         for return_grad in (False, True):
                             fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
-            if tqdm is None:
+            if bar.disable:  # no terminal: one line per loss instead of the bar
                 print(f"{name} [{dtype}]: {len(COMPILED) - before} kernels compiled in "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)
     finally:
