@@ -45,7 +45,8 @@ def test_every_registry_loss_is_benchmarked():
 def test_benchmarks_run_on_small_inputs(threads):
     ran = 0
     for cls in _benchmark_classes():
-        if not getattr(cls, "params", None):
+        # the registry-driven classes; the others (sample_weight, metrics) time fixed 1e7 inputs
+        if getattr(cls, "param_names", None) != ["loss", "dtype", "size", "threads"]:
             continue
         for name in cls.params[0]:
             bench = cls()
