@@ -9,6 +9,7 @@ count.
 import numpy as np
 
 from ._compile import cached_njit
+from ._scalar import like
 
 BLOCK = 4096
 
@@ -88,3 +89,186 @@ def elementwise(a, b, c, w, p, go, out, g1, g2, partial):
     for k in range(partial.size):  # in block order: the same sum whatever the thread count
         total += partial[k]
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric drivers (numloss.metrics). Each also fills ``stats[k]`` with block k's checks of its
+# operands (see ``block_stats``), so that validation costs no second pass over the data.
+# ---------------------------------------------------------------------------------------------
+
+ROW = None  # placeholder bound by Kernel: per-row function of indexed_rows
+N_STATS = 8
+
+
+@cached_njit(fastmath={"reassoc", "nnan", "nsz", "contract"}, error_model="numpy")
+def _min_max(v, out, j):
+    """out[j], out[j + 1] = min(v), max(v) (+inf, -inf when empty). ``nnan`` lets the loops
+    vectorise: NaN is excluded by the callers through ``_n_nonfinite``, never through these."""
+    lo = np.inf
+    hi = -np.inf
+    for i in range(v.size):
+        x = np.float64(v[i])
+        lo = min(lo, x)
+        hi = max(hi, x)
+    out[j] = lo
+    out[j + 1] = hi
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _n_nonfinite(v):
+    """How many entries are NaN or +-inf (x - x is NaN exactly for those)."""
+    n = 0
+    for i in range(v.size):
+        x = v[i]
+        n += np.int64((x - x) != 0)
+    return n
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _n_nonzero(v):
+    n = 0
+    for i in range(v.size):
+        n += np.int64(v[i] != 0)
+    return n
+
+
+@cached_njit(error_model="numpy")
+def block_stats(a, b, w, out):
+    """One block's checks: out = (min a, max a, min b, max b, #nonfinite a, #nonfinite b,
+    #nonfinite w, #nonzero w)."""
+    _min_max(a, out, 0)
+    _min_max(b, out, 2)
+    out[4] = _n_nonfinite(a)
+    out[5] = _n_nonfinite(b)
+    out[6] = _n_nonfinite(w)
+    out[7] = _n_nonzero(w)
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def block_col_sums(buf, w, out):
+    """float64 column sums of one block of rows (``buf`` row-major with ``k = out.size - 1``
+    columns), each row weighted by ``w[i]`` (``w`` empty: unweighted); ``out[k]`` receives the
+    sum of the weights (the row count when unweighted)."""
+    k = out.size - 1
+    rows = buf.size // k
+    if w.size == 0:
+        if k == 1:
+            out[0] = block_sum(buf)
+        else:
+            for j in range(k):
+                out[j] = 0.0
+            for i in range(rows):
+                for j in range(k):
+                    out[j] += buf[i * k + j]
+        out[k] = rows
+    else:
+        for j in range(k):
+            acc = 0.0
+            for i in range(rows):
+                acc += np.float64(buf[i * k + j]) * w[i]
+            out[j] = acc
+        out[k] = block_sum(w)
+
+
+def column_sums(a, b, c, w, p, partial, stats):
+    """Per-output sums of ``ELEM`` over an (n, k) pair of arrays, in one pass.
+
+    ``a``, ``b`` (and ``c`` when ``NIN == 3``): flat, C-ordered (n, k) arrays of one dtype, k
+    being ``partial.shape[1] - 1``; ``w``: per-row weights (n,), or an empty array.
+    ``partial[blk, j]`` receives the float64 sum over block blk's rows of
+    ``w[i] * ELEM(a[i, j], b[i, j], c[i, j], p[0], p[1], p[2])[0]`` and ``partial[blk, k]`` the
+    sum of its weights; ``stats[blk]`` its ``block_stats``.
+    """
+    k = partial.shape[1] - 1
+    n = a.size // k
+    p0 = p[0]
+    p1 = p[1]
+    p2 = p[2]
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        av = a[lo * k:hi * k]
+        bv = b[lo * k:hi * k]
+        cv = c[lo * k:hi * k]
+        wv = w[lo:hi]
+        buf = np.empty(av.size, a.dtype)
+        for i in range(av.size):
+            loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
+            buf[i] = loss
+        block_col_sums(buf, wv, partial[blk])
+        block_stats(av, bv, wv, stats[blk])
+
+
+def binary_labels(x, y, w, p, partial, stats):
+    """Sums of ``ELEM(x[i], t[i], x[i], p[0], p[1], p[2])`` for a binary target in one pass,
+    with ``t[i]`` (1 or 0 in x's dtype) derived from the raw labels ``y`` (any real dtype).
+
+    With ``p[3] == 1`` the positive label is known: ``t = (y == p[4])``. Otherwise it is found
+    afterwards from the blocks' label ranges (``stats[blk, 2:4]``): a block holding two label
+    values uses ``t = (y == its larger value)``; a block holding one value sums both
+    ``t = 1`` (``partial[blk, 0]``) and ``t = 0`` (``partial[blk, 1]``), the caller choosing.
+    ``partial[blk]``: (sum with t as above, sum of weights, sum with t = 0 [one-value blocks],
+    count of labels strictly between the block's smallest and largest).
+    """
+    n = x.size
+    one = like(x[0], 1)
+    zero = like(x[0], 0)
+    p0 = like(x[0], p[0])
+    p1 = like(x[0], p[1])
+    p2 = like(x[0], p[2])
+    known = p[3] == 1.0
+    pos = p[4]
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xv = x[lo:hi]
+        yv = y[lo:hi]
+        wv = w[lo:hi]
+        st = stats[blk]
+        block_stats(xv, yv, wv, st)
+        ylo = st[2]
+        yhi = st[3]
+        ref = pos if known else yhi
+        out = partial[blk]
+        buf = np.empty(hi - lo, x.dtype)
+        n_between = 0
+        for i in range(hi - lo):
+            yi = yv[i]
+            buf[i] = ELEM(xv[i], one if yi == ref else zero, xv[i], p0, p1, p2)[0]
+            n_between += np.int64((yi != ylo) & (yi != yhi))
+        block_col_sums(buf, wv, out[0:2])
+        out[2] = 0.0
+        if not known and ylo == yhi:
+            for i in range(hi - lo):
+                buf[i] = ELEM(xv[i], zero, xv[i], p0, p1, p2)[0]
+            block_col_sums(buf, wv, out[2:4])
+        out[3] = n_between
+
+
+def indexed_rows(x, t, w, p, k, partial, stats):
+    """Sums of ``ROW(x[i, :], t[i], p[0], p[1], p[2])`` over the rows of a flat, C-ordered
+    (n, k) array ``x`` with one class index ``t[i]`` per row, weighted by ``w[i]`` (``w`` empty:
+    unweighted), in one pass. ``partial[blk]``: (sum, sum of weights, count of rows whose float64
+    sum differs from 1 by more than ``p[3]``); ``stats[blk]``: ``block_stats`` of x's rows
+    (t, an integer array, in the "b" slots).
+    """
+    n = t.size
+    p0 = like(x[0], p[0])
+    p1 = like(x[0], p[1])
+    p2 = like(x[0], p[2])
+    tol = p[3]
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        tv = t[lo:hi]
+        wv = w[lo:hi]
+        buf = np.empty(hi - lo, x.dtype)
+        n_off = 0
+        for i in range(hi - lo):
+            row = x[(lo + i) * k:(lo + i + 1) * k]
+            buf[i] = ROW(row, tv[i], p0, p1, p2)
+            n_off += np.int64(abs(block_sum(row) - 1.0) > tol)
+        out = partial[blk]
+        block_col_sums(buf, wv, out[0:2])
+        out[2] = n_off
+        block_stats(x[lo * k:hi * k], tv, wv, stats[blk])
