@@ -146,10 +146,12 @@ def _divide(total, weight_sum):
 # ---------------------------------------------------------------------------------------------
 
 
-def _regression_inputs(y_true, y_pred, sample_weight, multioutput):
+def _regression_inputs(y_true, y_pred, sample_weight, multioutput, check_multioutput=True):
     """Validated (y_true, y_pred) as C-contiguous (n, k) arrays of one float dtype, the weights,
     the result dtype (scikit-learn's: the widest float among the inputs, float64 if none) and
-    the multioutput spec (a string, or a float64 array of k output weights)."""
+    the multioutput spec (a string, or a float64 array of k output weights). Without
+    ``check_multioutput`` (root_mean_squared_error), output weights are only checked by the
+    final weighted average, as scikit-learn does."""
     a = _array_like(y_true, "y_true")
     b = _array_like(y_pred, "y_pred")
     _consistent_length(y_true=a, y_pred=b,
@@ -168,6 +170,11 @@ def _regression_inputs(y_true, y_pred, sample_weight, multioutput):
         if multioutput not in ("raw_values", "uniform_average"):
             raise ValueError("multioutput must be 'raw_values', 'uniform_average' or an array-like of "
                              f"output weights, got {multioutput!r}")
+    elif not check_multioutput:
+        multioutput = _numeric(_array_like(multioutput, "multioutput"), "multioutput")
+        if multioutput.shape != (k,):
+            raise TypeError(f"multioutput: the shape of the output weights {multioutput.shape} differs from "
+                            f"the number of outputs ({k})")
     else:
         mo = _numeric(_array_like(multioutput, "multioutput"), "multioutput")
         if not np.isfinite(mo).all():
@@ -216,8 +223,9 @@ def _outputs(sums, out_dtype, multioutput, transform=None):
 
 
 def _regression(elem, y_true, y_pred, sample_weight, multioutput, params=(0.0, 0.0, 0.0),
-                domain=None, transform=None):
-    a, b, w, out_dtype, multioutput = _regression_inputs(y_true, y_pred, sample_weight, multioutput)
+                domain=None, transform=None, check_multioutput=True):
+    a, b, w, out_dtype, multioutput = _regression_inputs(y_true, y_pred, sample_weight, multioutput,
+                                                         check_multioutput)
     sums, stats = _column_means(elem, a, b, w, params)
     if domain is not None:
         domain(stats)
@@ -258,7 +266,8 @@ def root_mean_squared_error(y_true, y_pred, *, sample_weight=None, multioutput="
     The outputs' roots are averaged (not the root of the average). Parameters and return as
     :func:`mean_squared_error`.
     """
-    return _regression(_elem.mse, y_true, y_pred, sample_weight, multioutput, transform=np.sqrt)
+    return _regression(_elem.mse, y_true, y_pred, sample_weight, multioutput, transform=np.sqrt,
+                       check_multioutput=False)
 
 
 def mean_absolute_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -445,6 +454,13 @@ def _encode(y, classes, name="y_true"):
     return idx.astype(np.int64), (set(np.asarray(y)[missing].tolist()) if missing.any() else set())
 
 
+def _check_discrete(values, name="y_true"):
+    """scikit-learn's LabelBinarizer refuses float labels that are not integers ("continuous")."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and not np.all(np.mod(values, 1) == 0):
+        raise ValueError(f"Unknown label type: {name} holds non-integer floats (continuous target)")
+
+
 def _given_classes(labels, y):
     """scikit-learn's LabelBinarizer classes of ``labels`` (sorted), with its warning when the
     given order differs."""
@@ -543,6 +559,7 @@ def _multiclass_codes(y, labels, k):
         except TypeError as exc:
             raise ValueError(f"y_true mixes label types that cannot be sorted: {exc}") from None
         codes = codes.astype(np.int64)
+    _check_discrete(classes, "labels" if labels is not None else "y_true")
     _too_few_classes(classes, labels is not None)
     if len(classes) != k:
         if labels is None:
@@ -573,6 +590,7 @@ def _binary_log_loss(p, y, w, labels, eps):
     yk = _comparable(y)
     if labels is not None:
         classes = _given_classes(labels, y)
+        _check_discrete(classes, "labels")
         _too_few_classes(classes, True)
         if len(classes) != 2:
             raise ValueError("The number of classes in labels is different from that in y_prob (y_proba). "
@@ -592,6 +610,7 @@ def _binary_log_loss(p, y, w, labels, eps):
             raise ValueError("Input y_true contains NaN or infinity.")
         rng = _label_range(partial, stats)
         if rng is not None and not _int_range_inexact(yk, rng):
+            _check_discrete(rng)
             _too_few_classes(y[:1] if rng[0] == rng[1] else y[:2], False)
             total, wsum = _binary_total(partial, stats, rng[1])
             return total, wsum, stats
@@ -603,6 +622,7 @@ def _binary_log_loss(p, y, w, labels, eps):
             classes, codes = np.unique(y, return_inverse=True)
         except TypeError as exc:
             raise ValueError(f"y_true mixes label types that cannot be sorted: {exc}") from None
+        _check_discrete(classes)
         _too_few_classes(classes, False)
         if len(classes) != 2:
             raise ValueError(f"y_true and y_prob contain different number of classes: {len(classes)} vs 2. "
@@ -806,10 +826,12 @@ def hinge_loss(y_true, pred_decision, *, labels=None, sample_weight=None):
         _stats_checks(stats, ("pred_decision", None), False)
         rng = _label_range(partial, stats)
         if rng is not None and not _int_range_inexact(yk, rng) and not stats[:, 5].any():
+            _check_discrete(rng)
             # LabelBinarizer(neg_label=-1): one class present encodes every sample as -1.
             total, wsum = _binary_total(partial, stats, rng[1] if rng[0] != rng[1] else np.nan)
             return float(_divide(total, wsum))
     classes = _unique(y, "y_true")
+    _check_discrete(classes)
     if len(classes) > 2 and labels is None:
         raise ValueError("The shape of pred_decision cannot be 1d array with a multiclass target. pred_decision "
                          f"shape must be (n_samples, n_classes), that is ({len(y)}, {len(classes)}). Got: {d.shape}")
