@@ -42,9 +42,6 @@ __all__ = [
 
 _KERNELS = {}
 _EMPTY_W = np.empty(0, np.float64)
-# Integer labels beyond this are compared exactly only after encoding (the kernels compare
-# labels as float64).
-_EXACT_INT = 2**53
 
 
 def _kernel(template, name, **consts):
@@ -121,17 +118,27 @@ def _check_bool(value, name):
         raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
-def _stats_checks(stats, names, weighted, check_zero_weights=True):
-    """Raise, in scikit-learn's order, for non-finite operands and invalid weights, from the
-    kernels' per-block statistics. ``names``: the names of the "a" and "b" operands (None:
-    not checked)."""
-    for col, name in zip((4, 5), names):
-        if name is not None and stats[:, col].any():
-            raise ValueError(f"Input {name} contains NaN or infinity.")
+def _finite_bounds(dtype):
+    big = float(np.finfo(dtype).max)
+    return (-big, big)
+
+
+def _operand_checks(stats, operands, domain_message=None):
+    """Raise, in scikit-learn's order, when a kernel counted operand values outside their
+    bounds: a non-finite value first, else the domain error. ``operands``: (array, name) of the
+    kernel's "a" and "b" operands."""
+    if stats[:, 0].any() or stats[:, 1].any():
+        for arr, name in operands:
+            if arr is not None and not np.isfinite(arr).all():
+                raise ValueError(f"Input {name} contains NaN or infinity.")
+        raise ValueError(domain_message)
+
+
+def _weight_checks(stats, weighted, check_zero_weights=True):
     if weighted:
-        if stats[:, 6].any():
+        if stats[:, 2].any():
             raise ValueError("Input sample_weight contains NaN or infinity.")
-        if check_zero_weights and not stats[:, 7].any():
+        if check_zero_weights and not stats[:, 3].any():
             raise ValueError("sample_weight must contain at least one non-zero number.")
 
 
@@ -196,18 +203,22 @@ def _regression_inputs(y_true, y_pred, sample_weight, multioutput, check_multiou
     return a2, b2, w, out_dtype, multioutput
 
 
-def _column_means(elem, a, b, w, params=(0.0, 0.0, 0.0)):
-    """Per-output weighted means of ``elem(a, b)`` and the block statistics."""
+def _column_means(elem, a, b, w, params=(0.0, 0.0, 0.0), bounds=None, domain_message=None):
+    """Per-output weighted sums of ``elem(a, b)`` and the sum of the weights, after the checks
+    (finite inputs and weights; a in [bounds[0], bounds[1]] and b in [bounds[2], bounds[3]],
+    else ValueError(domain_message))."""
     n, k = a.shape
     kernel = _kernel(_drivers.column_sums, elem.__name__, ELEM=elem, NIN=2)
     nb = _drivers.n_blocks(n)
     partial = np.empty((nb, k + 1), np.float64)
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
+    if bounds is None:
+        bounds = _finite_bounds(a.dtype) * 2
     kernel(_threads.threads_for(a.size), a.reshape(-1), b.reshape(-1), a.reshape(-1), w,
-           np.asarray(params, a.dtype), partial, stats)
-    sums = partial.sum(axis=0)
-    _stats_checks(stats, ("y_true", "y_pred"), w.size > 0)
-    return sums, stats
+           np.asarray(params, a.dtype), np.asarray(bounds, np.float64), partial, stats)
+    _operand_checks(stats, ((a, "y_true"), (b, "y_pred")), domain_message)
+    _weight_checks(stats, w.size > 0)
+    return partial.sum(axis=0)
 
 
 def _outputs(sums, out_dtype, multioutput, transform=None):
@@ -223,12 +234,18 @@ def _outputs(sums, out_dtype, multioutput, transform=None):
 
 
 def _regression(elem, y_true, y_pred, sample_weight, multioutput, params=(0.0, 0.0, 0.0),
-                domain=None, transform=None, check_multioutput=True):
+                above_minus_one=None, transform=None, check_multioutput=True):
+    """A regression metric; ``above_minus_one``: the metric's name when every value must be
+    greater than -1 (the logarithmic errors)."""
     a, b, w, out_dtype, multioutput = _regression_inputs(y_true, y_pred, sample_weight, multioutput,
                                                          check_multioutput)
-    sums, stats = _column_means(elem, a, b, w, params)
-    if domain is not None:
-        domain(stats)
+    bounds = message = None
+    if above_minus_one is not None:
+        lo = float(np.nextafter(a.dtype.type(-1), a.dtype.type(0)))
+        bounds = (lo, _finite_bounds(a.dtype)[1]) * 2
+        message = (f"{above_minus_one} cannot be used when targets (y_true, y_pred) contain values less than "
+                   "or equal to -1.")
+    sums = _column_means(elem, a, b, w, params, bounds, message)
     return _outputs(sums, out_dtype, multioutput, transform)
 
 
@@ -280,14 +297,6 @@ def mean_absolute_error(y_true, y_pred, *, sample_weight=None, multioutput="unif
     return _regression(_elem.l1, y_true, y_pred, sample_weight, multioutput)
 
 
-def _greater_than_minus_one(what):
-    def check(stats):
-        if stats[:, 0].min() <= -1 or stats[:, 2].min() <= -1:
-            raise ValueError(f"{what} cannot be used when targets (y_true, y_pred) contain values "
-                             "less than or equal to -1.")
-    return check
-
-
 def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
     r"""Mean squared logarithmic error regression loss (scikit-learn's
     ``mean_squared_log_error``).
@@ -299,7 +308,7 @@ def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="u
     Parameters and return as :func:`mean_squared_error`.
     """
     return _regression(_elem.msle, y_true, y_pred, sample_weight, multioutput,
-                       domain=_greater_than_minus_one("Mean Squared Logarithmic Error"))
+                       above_minus_one="Mean Squared Logarithmic Error")
 
 
 def root_mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -313,7 +322,7 @@ def root_mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutp
     :func:`mean_squared_error`.
     """
     return _regression(_elem.msle, y_true, y_pred, sample_weight, multioutput, transform=np.sqrt,
-                       domain=_greater_than_minus_one("Root Mean Squared Logarithmic Error"))
+                       above_minus_one="Root Mean Squared Logarithmic Error")
 
 
 def mean_pinball_loss(y_true, y_pred, *, sample_weight=None, alpha=0.5, multioutput="uniform_average"):
@@ -376,15 +385,19 @@ def mean_tweedie_deviance(y_true, y_pred, *, sample_weight=None, power=0):
         elem = _mk.gamma_deviance
     else:
         elem = _mk.tweedie_deviance
-    sums, stats = _column_means(elem, a, b, w, (power, 0.0, 0.0))
     message = f"Mean Tweedie deviance error with power={power} can only be used on "
-    y_min, f_min = stats[:, 0].min(), stats[:, 2].min()
-    if power < 0 and f_min <= 0:
-        raise ValueError(message + "strictly positive y_pred.")
-    if 1 <= power < 2 and (y_min < 0 or f_min <= 0):
-        raise ValueError(message + "non-negative y and strictly positive y_pred.")
-    if power >= 2 and (y_min <= 0 or f_min <= 0):
-        raise ValueError(message + "strictly positive y and y_pred.")
+    dt = a.dtype.type
+    big = _finite_bounds(a.dtype)[1]
+    positive = float(np.nextafter(dt(0), dt(1)))
+    if power < 0:
+        bounds, message = (-big, big, positive, big), message + "strictly positive y_pred."
+    elif power == 0:
+        bounds = None
+    elif power < 2:
+        bounds, message = (0.0, big, positive, big), message + "non-negative y and strictly positive y_pred."
+    else:
+        bounds, message = (positive, big, positive, big), message + "strictly positive y and y_pred."
+    sums = _column_means(elem, a, b, w, (power, 0.0, 0.0), bounds, message)
     return float(_divide(sums[0], sums[1]))
 
 
@@ -424,16 +437,93 @@ def _labels_1d(y_true, name="y_true"):
 
 
 def _comparable(y):
-    """``y`` as an array the kernels can compare as float64 (bool, integer, float), or None
-    when its labels must be encoded first (strings, objects)."""
+    """``y`` as labels the binary kernel compares directly (bools and integers as integers,
+    floats through their bits), or None when they must be encoded first (strings, objects,
+    uint64)."""
     kind = y.dtype.kind
     if kind == "b":
         return np.ascontiguousarray(y).view(np.uint8)
-    if kind in "iu" or y.dtype in (np.float32, np.float64):
+    if kind in "iu" and y.dtype != np.uint64 or y.dtype in (np.float32, np.float64):
         return np.ascontiguousarray(y)
     if y.dtype == np.float16:
         return y.astype(np.float32)
     return None
+
+
+_SIGN_MASK = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+class _BinaryPass:
+    """One ``binary_labels`` pass of ``elem`` over predictions ``x`` and labels ``y`` (from
+    :func:`_comparable`, or int64 codes), with the positive label ``pos`` when known: the
+    sums, the label values found and the counts of x outside ``bounds``."""
+
+    def __init__(self, elem, x, y, w, params, bounds, pos=None):
+        self.y = y
+        self.float_keys = y.dtype.kind == "f"
+        keys = y.view(np.int32 if y.dtype.itemsize == 4 else np.int64) if self.float_keys else y
+        pos_key = None if pos is None else self.key(pos)
+        if pos is not None and pos_key is None:
+            raise _NotALabel
+        nb = _drivers.n_blocks(x.size)
+        self.partial = np.empty((nb, 3), np.float64)
+        self.labels = np.empty((nb, 3), np.int64)
+        self.stats = np.empty((nb, _drivers.N_STATS), np.float64)
+        kernel = _kernel(_drivers.binary_labels, elem.__name__ + ("_fkeys" if self.float_keys else ""),
+                         ELEM=elem, FLOAT_KEYS=self.float_keys)
+        kernel(_threads.threads_for(x.size), x, keys, w, np.asarray(params, np.float64), pos is not None,
+               np.int64(0 if pos_key is None else pos_key), np.asarray(bounds, np.float64), self.partial,
+               self.labels, self.stats)
+        self.known = pos is not None
+
+    def key(self, value):
+        """The kernel's key of a label value, or None when no label of y's dtype equals it."""
+        if isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Real, np.bool_)):
+            return None
+        if self.float_keys:
+            v = np.asarray(value, self.y.dtype)
+            if float(v) != value:
+                return None
+            bits = np.int64(v.view(np.int32 if self.y.dtype.itemsize == 4 else np.int64))
+            return int(bits ^ ((bits >> np.int64(63)) & _SIGN_MASK))
+        if float(value) != int(value):
+            return None
+        return int(value)
+
+    def value(self, key):
+        if not self.float_keys:
+            return key
+        bits = np.int64(key) ^ ((np.int64(key) >> np.int64(63)) & _SIGN_MASK)
+        return (np.int32(bits) if self.y.dtype.itemsize == 4 else bits).view(self.y.dtype)[()]
+
+    def values(self):
+        """(smallest, largest) label when the labels take at most two values (read as floats,
+        distinct and not -0.0), else None: the caller then encodes them."""
+        lab = self.labels
+        lo, hi = lab[:, 0].min(), lab[:, 1].max()
+        if lab[:, 2].any() or not (np.isin(lab[:, 0], (lo, hi)).all() and np.isin(lab[:, 1], (lo, hi)).all()):
+            return None
+        vlo, vhi = self.value(lo), self.value(hi)
+        if self.float_keys:
+            if not (np.isfinite(vlo) and np.isfinite(vhi)):
+                raise ValueError("Input y_true contains NaN or infinity.")
+            if (lo != hi and vlo == vhi) or (vlo == 0 and np.signbit(vlo)) or (vhi == 0 and np.signbit(vhi)):
+                return None
+        return vlo, vhi
+
+    def total(self, pos=None):
+        """(weighted sum, sum of weights): for a known positive label, or for the positive
+        label ``pos`` (a value of :meth:`values`)."""
+        if self.known:
+            return self.partial[:, 0].sum(), self.partial[:, 1].sum()
+        pos_key = self.key(pos) if pos is not None else None
+        one_key = self.labels[:, 0] == self.labels[:, 1]
+        values = np.where(one_key & (self.labels[:, 0] != pos_key), self.partial[:, 2], self.partial[:, 0])
+        return values.sum(), self.partial[:, 1].sum()
+
+
+class _NotALabel(Exception):
+    """The positive label is no value of y's dtype (it is then encoded)."""
 
 
 def _unique(values, name):
@@ -482,40 +572,7 @@ def _too_few_classes(classes, labels_given):
                          "expected class labels explicitly through the labels argument.")
 
 
-def _binary_pass(elem, x, y, w, params, pos=None):
-    """Run ``binary_labels``; ``pos``: the positive label's value (as float64), or None to find
-    it afterwards (see :func:`_binary_total`)."""
-    nb = _drivers.n_blocks(x.size)
-    partial = np.empty((nb, 4), np.float64)
-    stats = np.empty((nb, _drivers.N_STATS), np.float64)
-    p = np.array([*params, 0.0 if pos is None else 1.0, 0.0 if pos is None else pos], np.float64)
-    _kernel(_drivers.binary_labels, elem.__name__, ELEM=elem)(
-        _threads.threads_for(x.size), x, y, w, p, partial, stats)
-    return partial, stats
-
-
-def _label_range(partial, stats):
-    """(smallest, largest) label when the labels take at most two values, else None."""
-    lo, hi = stats[:, 2].min(), stats[:, 3].max()
-    if partial[:, 3].any() or not (np.isin(stats[:, 2], (lo, hi)).all() and np.isin(stats[:, 3], (lo, hi)).all()):
-        return None
-    return lo, hi
-
-
-def _binary_total(partial, stats, pos):
-    """(weighted sum, sum of weights) with positive label ``pos`` of a pass whose positive label
-    was not known (pos is then the larger label wherever a block holds two)."""
-    one_value = stats[:, 2] == stats[:, 3]
-    values = np.where(one_value & (stats[:, 2] != pos), partial[:, 2], partial[:, 0])
-    return values.sum(), partial[:, 1].sum()
-
-
-def _int_range_inexact(y, label_range):
-    """Whether integer labels beyond 2**53 (not exact as float64) are present."""
-    return y.dtype.kind in "iu" and label_range is not None and max(abs(label_range[0]), abs(label_range[1])) >= _EXACT_INT
-
-
-def _rows_pass(row, x, codes, w, params, tol=np.inf):
+def _rows_pass(row, x, codes, w, params, bounds, tol=np.inf):
     """Run ``indexed_rows`` over the (n, k) array ``x`` with class indices ``codes``."""
     n, k = x.shape
     nb = _drivers.n_blocks(n)
@@ -523,17 +580,19 @@ def _rows_pass(row, x, codes, w, params, tol=np.inf):
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
     _kernel(_drivers.indexed_rows, row.__name__, ROW=row)(
         _threads.threads_for(x.size), np.ascontiguousarray(x).reshape(-1), codes, w,
-        np.array([*params, tol], np.float64), k, partial, stats)
+        np.array([*params, tol], np.float64), np.asarray(bounds, np.float64), k, partial, stats)
     return partial, stats
 
 
-def _probability_checks(stats, weighted, name="y_prob"):
-    _stats_checks(stats, ("y_proba", None), weighted)
-    hi, lo = stats[:, 1].max(), stats[:, 0].min()
-    if hi > 1:
-        raise ValueError(f"{name} contains values greater than 1: {hi}")
-    if lo < 0:
-        raise ValueError(f"{name} contains values lower than 0: {lo}")
+def _probability_checks(stats, p, weighted):
+    """scikit-learn's checks of probabilities (finite, in [0, 1]) and of their weights."""
+    if stats[:, 0].any():
+        if not np.isfinite(p).all():
+            raise ValueError("Input y_proba contains NaN or infinity.")
+        if p.max() > 1:
+            raise ValueError(f"y_prob (y_proba) contains values greater than 1: {p.max()}")
+        raise ValueError(f"y_prob (y_proba) contains values lower than 0: {p.min()}")
+    _weight_checks(stats, weighted)
 
 
 def _proba_input(y_proba, y_true, sample_weight):
@@ -576,18 +635,25 @@ def _multiclass_proba(row, p, y, w, labels, params):
     scikit-learn's checks and its warning for rows not summing to one."""
     codes = _multiclass_codes(y, labels, p.shape[1])
     eps = np.finfo(p.dtype).eps
-    partial, stats = _rows_pass(row, p, codes, w, params, tol=1e-8 + math.sqrt(eps))
-    _probability_checks(stats, w.size > 0)
+    partial, stats = _rows_pass(row, p, codes, w, params, (0.0, 1.0), tol=1e-8 + math.sqrt(eps))
+    _probability_checks(stats, p, w.size > 0)
     if partial[:, 2].any():
         warnings.warn("The y_prob values do not sum to one. Make sure to pass probabilities.",
                       UserWarning, stacklevel=3)
     return partial[:, 0].sum(), partial[:, 1].sum()
 
 
+def _encoded_pass(elem, x, y, w, params, bounds, classes, pos_index):
+    """A binary pass over y's indices in ``classes``; ``pos_index`` -1: no positive sample."""
+    codes, _ = _encode(y, classes)
+    return _BinaryPass(elem, x, codes, w, params, bounds, pos=pos_index)
+
+
 def _binary_log_loss(p, y, w, labels, eps):
-    """(weighted sum, weight sum) of log_loss with a 1-D ``y_proba`` (the larger class's
+    """(weighted sum, weight sum, pass) of log_loss with a 1-D ``y_proba`` (the larger class's
     probability)."""
     yk = _comparable(y)
+    params, bounds = (eps, 0.0, 0.0), (0.0, 1.0)
     if labels is not None:
         classes = _given_classes(labels, y)
         _check_discrete(classes, "labels")
@@ -596,40 +662,36 @@ def _binary_log_loss(p, y, w, labels, eps):
             raise ValueError("The number of classes in labels is different from that in y_prob (y_proba). "
                              f"Classes found in labels: {classes}")
         if yk is not None and classes.dtype.kind in "biuf":
-            partial, stats = _binary_pass(_mk.binary_log_loss, p, yk, w, (eps, 0.0, 0.0), pos=float(classes[1]))
-            rng = _label_range(partial, stats)
-            if not stats[:, 5].any() and not _int_range_inexact(yk, rng) and rng is not None \
-                    and set(rng) <= set(classes.astype(np.float64).tolist()):
-                return partial[:, 0].sum(), partial[:, 1].sum(), stats
+            try:
+                bp = _BinaryPass(_mk.binary_log_loss, p, yk, w, params, bounds, pos=classes[1].item())
+            except _NotALabel:
+                bp = None
+            found = bp.values() if bp is not None else None
+            if found is not None and set(found) <= set(classes.tolist()):
+                return (*bp.total(), bp)
         codes, missing = _encode(y, classes)
         if missing:
             raise ValueError(f"y_true contains values {missing} not belonging to the passed labels {labels}.")
-    elif yk is not None:
-        partial, stats = _binary_pass(_mk.binary_log_loss, p, yk, w, (eps, 0.0, 0.0))
-        if stats[:, 5].any():
-            raise ValueError("Input y_true contains NaN or infinity.")
-        rng = _label_range(partial, stats)
-        if rng is not None and not _int_range_inexact(yk, rng):
-            _check_discrete(rng)
-            _too_few_classes(y[:1] if rng[0] == rng[1] else y[:2], False)
-            total, wsum = _binary_total(partial, stats, rng[1])
-            return total, wsum, stats
-        codes = None
-    else:
-        codes = None
-    if codes is None:
-        try:
-            classes, codes = np.unique(y, return_inverse=True)
-        except TypeError as exc:
-            raise ValueError(f"y_true mixes label types that cannot be sorted: {exc}") from None
-        _check_discrete(classes)
-        _too_few_classes(classes, False)
-        if len(classes) != 2:
-            raise ValueError(f"y_true and y_prob contain different number of classes: {len(classes)} vs 2. "
-                             "Please provide the true labels explicitly through the labels argument. "
-                             f"Classes found in y_true: {classes}")
-    partial, stats = _binary_pass(_mk.binary_log_loss, p, codes.astype(np.int64), w, (eps, 0.0, 0.0), pos=1.0)
-    return partial[:, 0].sum(), partial[:, 1].sum(), stats
+        bp = _BinaryPass(_mk.binary_log_loss, p, codes, w, params, bounds, pos=1)
+        return (*bp.total(), bp)
+    if yk is not None:
+        bp = _BinaryPass(_mk.binary_log_loss, p, yk, w, params, bounds)
+        found = bp.values()
+        if found is not None:
+            _check_discrete(found)
+            _too_few_classes(np.unique(found), False)
+            return (*bp.total(found[1]), bp)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("Input y_true contains NaN or infinity.")
+    classes = _unique(y, "y_true")
+    _check_discrete(classes)
+    _too_few_classes(classes, False)
+    if len(classes) != 2:
+        raise ValueError(f"y_true and y_prob contain different number of classes: {len(classes)} vs 2. "
+                         "Please provide the true labels explicitly through the labels argument. "
+                         f"Classes found in y_true: {classes}")
+    bp = _encoded_pass(_mk.binary_log_loss, p, y, w, params, bounds, classes, 1)
+    return (*bp.total(), bp)
 
 
 def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels=None, y_pred="deprecated"):
@@ -672,57 +734,56 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
     p, y, w = _proba_input(y_proba, y_true, sample_weight)
     eps = np.finfo(p.dtype).eps
     if p.ndim == 1 or p.shape[1] == 1:
-        total, wsum, stats = _binary_log_loss(np.ascontiguousarray(p.reshape(-1)), y, w, labels, eps)
-        _probability_checks(stats, w.size > 0)
+        p = np.ascontiguousarray(p.reshape(-1))
+        total, wsum, bp = _binary_log_loss(p, y, w, labels, eps)
+        _probability_checks(bp.stats, p, w.size > 0)
     else:
         total, wsum = _multiclass_proba(_mk.row_log_loss, p, y, w, labels, (eps, 0.0, 0.0))
     return float(_divide(total, wsum) if normalize else total)
 
 
-def _pos_label_consistency(pos_label, label_range, is_str, classes_repr):
+def _pos_label_consistency(found, is_str, classes_repr):
     """scikit-learn's _check_pos_label_consistency for an unspecified ``pos_label``, then its
     fallback in brier_score_loss: 1 for {0, 1}, {-1, 1} and their subsets of one, else the
-    larger label; strings need pos_label."""
+    larger label; string labels need pos_label."""
     if is_str:
         raise ValueError(f"y_true takes value in {{{classes_repr}}} and pos_label is not specified: either make "
                          "y_true take value in {0, 1} or {-1, 1} or pass pos_label explicitly.")
-    values = set(label_range)
-    if values in ({0.0, 1.0}, {-1.0, 1.0}, {0.0}, {-1.0}, {1.0}):
-        return 1.0
-    return label_range[1]
+    if set(found) in ({0, 1}, {-1, 1}, {0}, {-1}, {1}):
+        return 1
+    return found[1]
 
 
 def _binary_brier(p, y, w, pos_label):
-    """(weighted sum, weight sum, stats) of the two-column Brier terms with a 1-D ``y_proba``."""
+    """(weighted sum, weight sum, pass) of the two-column Brier terms with a 1-D ``y_proba``."""
     yk = _comparable(y)
-    if yk is not None and (pos_label is None or isinstance(pos_label, (numbers.Real, np.bool_))):
-        known = None if pos_label is None else float(pos_label)
-        partial, stats = _binary_pass(_mk.binary_brier, p, yk, w, (0.0, 0.0, 0.0), pos=known)
-        if stats[:, 5].any():
-            raise ValueError("Input y_true contains NaN or infinity.")
-        rng = _label_range(partial, stats)
-        if rng is not None and not _int_range_inexact(yk, rng):
-            if yk.dtype.kind == "f" and not all(float(v).is_integer() for v in rng):
+    params, bounds = (0.0, 0.0, 0.0), (0.0, 1.0)
+    if yk is not None:
+        try:
+            bp = _BinaryPass(_mk.binary_brier, p, yk, w, params, bounds, pos=pos_label)
+        except _NotALabel:
+            bp = None
+        found = bp.values() if bp is not None else None
+        if found is not None:
+            if yk.dtype.kind == "f" and not all(float(v).is_integer() for v in found):
                 _not_binary("continuous")
-            if known is not None:
-                return partial[:, 0].sum(), partial[:, 1].sum(), stats
-            pos = _pos_label_consistency(None, rng, False, "")
-            total, wsum = _binary_total(partial, stats, pos)
-            return total, wsum, stats
-        if yk.dtype.kind == "f" and not np.all(np.mod(yk, 1) == 0):
+            pos = None if pos_label is not None else _pos_label_consistency(found, False, "")
+            return (*bp.total(pos), bp)
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise ValueError("Input y_true contains NaN or infinity.")
+        if not np.all(np.mod(y, 1) == 0):
             _not_binary("continuous")
     classes = _unique(y, "y_true")
     if len(classes) > 2:
         _not_binary("multiclass")
     if pos_label is None:
         is_str = classes.dtype.kind in "OUS"
-        rng = () if is_str else (float(classes[0]), float(classes[-1]))
-        pos_label = _pos_label_consistency(None, rng, is_str, ", ".join(repr(c) for c in classes.tolist()))
-    codes, _ = _encode(y, classes)
+        found = () if is_str else (classes[0].item(), classes[-1].item())
+        pos_label = _pos_label_consistency(found, is_str, ", ".join(repr(c) for c in classes.tolist()))
     hit = [i for i, c in enumerate(classes.tolist()) if c == pos_label]
-    partial, stats = _binary_pass(_mk.binary_brier, p, codes, w, (0.0, 0.0, 0.0),
-                                  pos=float(hit[0]) if hit else -1.0)
-    return partial[:, 0].sum(), partial[:, 1].sum(), stats
+    bp = _encoded_pass(_mk.binary_brier, p, y, w, params, bounds, classes, hit[0] if hit else -1)
+    return (*bp.total(), bp)
 
 
 def _not_binary(y_type):
@@ -764,8 +825,9 @@ def brier_score_loss(y_true, y_proba, *, sample_weight=None, pos_label=None, lab
         raise TypeError(f"pos_label must be an int, float, bool or str, got {pos_label!r}")
     p, y, w = _proba_input(y_proba, y_true, sample_weight)
     if p.ndim == 1 or p.shape[1] == 1:
-        total, wsum, stats = _binary_brier(np.ascontiguousarray(p.reshape(-1)), y, w, pos_label)
-        _probability_checks(stats, w.size > 0)
+        p = np.ascontiguousarray(p.reshape(-1))
+        total, wsum, bp = _binary_brier(p, y, w, pos_label)
+        _probability_checks(bp.stats, p, w.size > 0)
         k = 1
     else:
         total, wsum = _multiclass_proba(_mk.row_brier, p, y, w, labels, (0.0, 0.0, 0.0))
@@ -821,27 +883,27 @@ def hinge_loss(y_true, pred_decision, *, labels=None, sample_weight=None):
         raise ValueError(f"y should be a 1d array, got an array of shape {d.shape} instead (pred_decision).")
     d = np.ascontiguousarray(d.reshape(-1))
     yk = _comparable(y)
+    params, bounds = (0.0, 0.0, 0.0), _finite_bounds(d.dtype)
     if yk is not None:
-        partial, stats = _binary_pass(_mk.binary_hinge, d, yk, w, (0.0, 0.0, 0.0))
-        _stats_checks(stats, ("pred_decision", None), False)
-        rng = _label_range(partial, stats)
-        if rng is not None and not _int_range_inexact(yk, rng) and not stats[:, 5].any():
-            _check_discrete(rng)
+        bp = _BinaryPass(_mk.binary_hinge, d, yk, w, params, bounds)
+        _operand_checks(bp.stats, ((d, "pred_decision"),))
+        found = bp.values()
+        if found is not None:
+            _check_discrete(found)
             # LabelBinarizer(neg_label=-1): one class present encodes every sample as -1.
-            total, wsum = _binary_total(partial, stats, rng[1] if rng[0] != rng[1] else np.nan)
+            total, wsum = bp.total(found[1] if found[0] != found[1] else None)
             return float(_divide(total, wsum))
     classes = _unique(y, "y_true")
     _check_discrete(classes)
     if len(classes) > 2 and labels is None:
         raise ValueError("The shape of pred_decision cannot be 1d array with a multiclass target. pred_decision "
                          f"shape must be (n_samples, n_classes), that is ({len(y)}, {len(classes)}). Got: {d.shape}")
-    codes, _ = _encode(y, classes)
     # Two classes: +1 for the larger; more (only with labels of at most two): LabelBinarizer's
-    # first column, +1 for the smallest.
-    pos = 1.0 if len(classes) == 2 else (0.0 if len(classes) > 2 else -1.0)
-    partial, stats = _binary_pass(_mk.binary_hinge, d, codes, w, (0.0, 0.0, 0.0), pos=pos)
-    _stats_checks(stats, ("pred_decision", None), False)
-    return float(_divide(partial[:, 0].sum(), partial[:, 1].sum()))
+    # first column, +1 for the smallest; one: -1 for all.
+    pos = 1 if len(classes) == 2 else (0 if len(classes) > 2 else -1)
+    bp = _encoded_pass(_mk.binary_hinge, d, y, w, params, bounds, classes, pos)
+    _operand_checks(bp.stats, ((d, "pred_decision"),))
+    return float(_divide(*bp.total()))
 
 
 def _multiclass_hinge(d, y, w, classes, labels_given):
@@ -858,6 +920,6 @@ def _multiclass_hinge(d, y, w, classes, labels_given):
     codes, missing = _encode(y, classes)
     if missing:
         raise ValueError(f"y_true contains previously unseen labels: {sorted(missing, key=str)}")
-    partial, stats = _rows_pass(_mk.row_hinge, d, codes, w, (0.0, 0.0, 0.0))
-    _stats_checks(stats, ("pred_decision", None), False)
+    partial, stats = _rows_pass(_mk.row_hinge, d, codes, w, (0.0, 0.0, 0.0), _finite_bounds(d.dtype))
+    _operand_checks(stats, ((d, "pred_decision"),))
     return float(_divide(partial[:, 0].sum(), partial[:, 1].sum()))
