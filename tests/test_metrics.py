@@ -295,3 +295,13 @@ def test_metrics_is_lazy_and_imports_neither_sklearn_nor_torch():
     code = ("import sys, numloss; assert 'numloss.metrics' not in sys.modules; numloss.metrics.log_loss; "
             "assert not {'sklearn', 'torch'} & set(sys.modules), sorted(set(sys.modules) & {'sklearn', 'torch'})")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("power", [-1.5, 0, 1, 1.5])
+def test_tweedie_with_zero_targets(dtype, power):
+    rng = np.random.default_rng(3)
+    y = rng.poisson(1.0, 500).astype(dtype)  # about a third zeros
+    f = rng.uniform(0.1, 3, 500).astype(dtype)
+    assert (y == 0).any()
+    check("mean_tweedie_deviance", y, f, power=power, sample_weight=rng.uniform(size=500))

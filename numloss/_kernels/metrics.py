@@ -56,14 +56,17 @@ def power(x, a):
 @inline
 def tweedie_deviance(y, f, c, p, p1, p2):
     """2 (max(y, 0)^(2-p) / ((1-p)(2-p)) - y f^(1-p) / (1-p) + f^(2-p) / (2-p)) for p < 0 or
-    p > 1 (p = 0, 1, 2 use mse, poisson_deviance, gamma_deviance); computed in float64, the
-    powers as exp(a log x)."""
-    yd = max(float(y), 0.0)
+    p > 1 (p = 0, 1, 2 use mse, poisson_deviance, gamma_deviance); computed in float64, with
+    x^(2-p) = x x^(1-p) so that two powers serve the three terms."""
+    yd = float(y)
     fd = float(f)
     pd = float(p)
-    dev = 2.0 * (power(yd, 2.0 - pd) / ((1.0 - pd) * (2.0 - pd))
-                 - float(y) * power(fd, 1.0 - pd) / (1.0 - pd)
-                 + power(fd, 2.0 - pd) / (2.0 - pd))
+    yp = max(yd, 0.0)
+    f1 = power(fd, 1.0 - pd)
+    y2 = yp * power(yp, 1.0 - pd) if yp > 0.0 else 0.0  # 0^(2-p) = 0 where 0^(1-p) may be inf
+    dev = 2.0 * (y2 / ((1.0 - pd) * (2.0 - pd))
+                 - yd * f1 / (1.0 - pd)
+                 + fd * f1 / (2.0 - pd))
     zero = like(y, 0)
     return like(y, dev), zero, zero
 
