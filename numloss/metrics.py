@@ -501,7 +501,8 @@ class _BinaryPass:
         distinct and not -0.0), else None: the caller then encodes them."""
         lab = self.labels
         lo, hi = lab[:, 0].min(), lab[:, 1].max()
-        if lab[:, 2].any() or not (np.isin(lab[:, 0], (lo, hi)).all() and np.isin(lab[:, 1], (lo, hi)).all()):
+        ends = lab[:, :2]
+        if lab[:, 2].any() or not ((ends == lo) | (ends == hi)).all():
             return None
         vlo, vhi = self.value(lo), self.value(hi)
         if self.float_keys:
