@@ -194,10 +194,10 @@ def _regression_inputs(y_true, y_pred, sample_weight, multioutput, check_multiou
         multioutput = mo.astype(np.float64)
     floats = [x.dtype for x in (np.asarray(y_true), np.asarray(y_pred)) if x.dtype.kind == "f"]
     dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-    if dtype == np.float16:
-        dtype = np.dtype(np.float32)
     ws = np.asarray(sample_weight).dtype if sample_weight is not None else None
     out_dtype = np.result_type(dtype, ws) if ws is not None and ws.kind == "f" else dtype
+    if dtype == np.float16:  # computed in float32, returned as float16 (scikit-learn's dtype)
+        dtype = np.dtype(np.float32)
     a2 = np.ascontiguousarray(a2, dtype=dtype)
     b2 = np.ascontiguousarray(b2, dtype=dtype)
     return a2, b2, w, out_dtype, multioutput

@@ -305,3 +305,8 @@ def test_tweedie_with_zero_targets(dtype, power):
     f = rng.uniform(0.1, 3, 500).astype(dtype)
     assert (y == 0).any()
     check("mean_tweedie_deviance", y, f, power=power, sample_weight=rng.uniform(size=500))
+
+
+def test_float16_raw_values_keep_sklearn_dtype():
+    y = np.array([[1.0, 2.0], [3.0, 4.5]], np.float16)
+    check("mean_squared_error", y, y[::-1].copy(), multioutput="raw_values", rtol=1e-3)
