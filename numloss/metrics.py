@@ -209,7 +209,7 @@ def _column_means(elem, a, b, w, params=(0.0, 0.0, 0.0), bounds=None, domain_mes
     else ValueError(domain_message))."""
     n, k = a.shape
     kernel = _kernel(_drivers.column_sums, elem.__name__, ELEM=elem, NIN=2)
-    nb = _drivers.n_blocks(n)
+    nb = _drivers.n_row_blocks(n, k)
     partial = np.empty((nb, k + 1), np.float64)
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
     if bounds is None:
@@ -576,7 +576,7 @@ def _too_few_classes(classes, labels_given):
 def _rows_pass(row, x, codes, w, params, bounds, tol=np.inf):
     """Run ``indexed_rows`` over the (n, k) array ``x`` with class indices ``codes``."""
     n, k = x.shape
-    nb = _drivers.n_blocks(n)
+    nb = _drivers.n_row_blocks(n, k)
     partial = np.empty((nb, 3), np.float64)
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
     _kernel(_drivers.indexed_rows, row.__name__, ROW=row)(

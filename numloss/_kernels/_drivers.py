@@ -27,6 +27,18 @@ def n_blocks(n):
     return (n + BLOCK - 1) // BLOCK
 
 
+@cached_njit
+def rows_per_block(k):
+    """Rows of k values in one block of the metric drivers: about ``BLOCK`` values, so that wide
+    rows still give many blocks to share among threads."""
+    return max(1, BLOCK // k)
+
+
+def n_row_blocks(n, k):
+    r = rows_per_block(k)
+    return (n + r - 1) // r
+
+
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
 def block_sum(v):
     """float64 sum of one block's values. ``reassoc`` lets LLVM vectorise it (the order is then
@@ -167,7 +179,8 @@ def block_col_sums(buf, w, out):
 
 
 def column_sums(a, b, c, w, p, bounds, partial, stats):
-    """Per-output sums of ``ELEM`` over an (n, k) pair of arrays, in one pass.
+    """Per-output sums of ``ELEM`` over an (n, k) pair of arrays, in one pass, in blocks of
+    ``rows_per_block(k)`` rows.
 
     ``a``, ``b`` (and ``c`` when ``NIN == 3``): flat, C-ordered (n, k) arrays of one dtype, k
     being ``partial.shape[1] - 1``; ``w``: per-row weights (n,), or an empty array.
@@ -185,9 +198,10 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
     hi_a = like(a[0], bounds[1])
     lo_b = like(a[0], bounds[2])
     hi_b = like(a[0], bounds[3])
+    rows = rows_per_block(k)
     for blk in PRANGE(partial.shape[0]):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, n)
+        lo = blk * rows
+        hi = min(lo + rows, n)
         av = a[lo * k:hi * k]
         bv = b[lo * k:hi * k]
         cv = c[lo * k:hi * k]
@@ -275,11 +289,11 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
 
 
 def indexed_rows(x, t, w, p, bounds, k, partial, stats):
-    """Sums of ``ROW(x[i, :], t[i], p[0], p[1], p[2])`` over the rows of a flat, C-ordered
-    (n, k) array ``x`` with one class index ``t[i]`` per row, weighted by ``w[i]`` (``w`` empty:
-    unweighted), in one pass. ``partial[blk]``: (sum, sum of weights, count of rows whose float64
-    sum differs from 1 by more than ``p[3]``); ``stats[blk]``: ``block_stats`` with x in
-    [bounds[0], bounds[1]].
+    """Sums of ``ROW(x[i, :], t[i], p[0], p[1], p[2])`` over the rows (in blocks of
+    ``rows_per_block(k)``) of a flat, C-ordered (n, k) array ``x`` with one class index ``t[i]``
+    per row, weighted by ``w[i]`` (``w`` empty: unweighted), in one pass. ``partial[blk]``:
+    (sum, sum of weights, count of rows whose float64 sum differs from 1 by more than
+    ``p[3]``); ``stats[blk]``: ``block_stats`` with x in [bounds[0], bounds[1]].
     """
     n = t.size
     p0 = like(x[0], p[0])
@@ -288,9 +302,10 @@ def indexed_rows(x, t, w, p, bounds, k, partial, stats):
     tol = p[3]
     lo_x = like(x[0], bounds[0])
     hi_x = like(x[0], bounds[1])
+    rows = rows_per_block(k)
     for blk in PRANGE(partial.shape[0]):
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, n)
+        lo = blk * rows
+        hi = min(lo + rows, n)
         tv = t[lo:hi]
         wv = w[lo:hi]
         buf = np.empty(hi - lo, x.dtype)
