@@ -30,7 +30,8 @@ def pinball(y, f, c, alpha, p1, p2):
 def xlogy(a, b):
     """a log(b), 0 where a == 0 (scikit-learn's _xlogy)."""
     zero = like(a, 0)
-    return zero if a == zero else a * vlog(b)
+    v = a * vlog(b)  # computed first, so that the choice below is a select and the loop vectorises
+    return zero if a == zero else v
 
 
 @inline
@@ -63,7 +64,8 @@ def tweedie_deviance(y, f, c, p, p1, p2):
     pd = float(p)
     yp = max(yd, 0.0)
     f1 = power(fd, 1.0 - pd)
-    y2 = yp * power(yp, 1.0 - pd) if yp > 0.0 else 0.0  # 0^(2-p) = 0 where 0^(1-p) may be inf
+    y2 = yp * power(yp, 1.0 - pd)
+    y2 = y2 if yp > 0.0 else 0.0  # 0^(2-p) = 0 where 0 * 0^(1-p) is NaN; a select, not a branch
     dev = 2.0 * (y2 / ((1.0 - pd) * (2.0 - pd))
                  - yd * f1 / (1.0 - pd)
                  + fd * f1 / (2.0 - pd))
