@@ -29,6 +29,14 @@ from . import functional  # noqa: E402  (after the losses it re-exports)
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):  # numloss.metrics is imported on first use, not by "import numloss"
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module(".metrics", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "Accumulator",
     "set_num_threads",

@@ -118,6 +118,9 @@ def _sklearn_callables(case, args, kwargs, threads):
 
 
 def add_arguments(parser):
+    parser.add_argument("--suite", choices=("losses", "metrics"), default="losses",
+                        help="losses (against torch, the default) or metrics (numloss.metrics against "
+                             "sklearn.metrics; --dtype, --threads, --quick, --only and --json apply)")
     parser.add_argument("--quick", action="store_true", help="3 rounds instead of 11 (under a minute)")
     parser.add_argument("--only", action="append", metavar="NAME", type=_loss_arg,
                         help="only this loss (repeatable): a function name (cross_entropy) or a class "
@@ -206,6 +209,8 @@ def _callables(case, args, kwargs, torch):
 
 
 def run(args):
+    if args.suite == "metrics":
+        return run_metrics(args)
     import numloss
 
     if args.plot:
@@ -320,3 +325,159 @@ def _plot(rows, path, dtype, threads):
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+# --- numloss bench --suite metrics -------------------------------------------------------------
+
+METRIC_SIZES = {"small": 10_000, "large": 10_000_000}
+MULTICLASS_SHAPES = {"small": (100, 100), "large": (4096, 1000)}
+
+
+def _xlogy(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a == 0, 0, a * np.log(b))
+
+
+def _pair(lo, hi):
+    def make(rng, size, dtype):
+        n = METRIC_SIZES[size]
+        return (rng.uniform(lo, hi, n).astype(dtype), rng.uniform(lo, hi, n).astype(dtype)), {}
+    return make
+
+
+def _counts(rng, size, dtype):
+    n = METRIC_SIZES[size]
+    return (rng.poisson(1.5, n).astype(dtype), rng.uniform(0.1, 3, n).astype(dtype)), {}
+
+
+def _binary(rng, size, dtype, neg=0.0):
+    n = METRIC_SIZES[size]
+    y = np.where(rng.random(n) < 0.5, neg, 1.0).astype(dtype)
+    return (y, rng.uniform(0, 1, n).astype(dtype)), {}
+
+
+def _multiclass(rng, size, dtype):
+    n, k = MULTICLASS_SHAPES[size]
+    z = rng.standard_normal((n, k))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return (rng.integers(0, k, n), p.astype(dtype)), {"labels": np.arange(k)}
+
+
+def _numpy_pinball(a, b, alpha):
+    d = a - b
+    return float(np.mean(np.where(d >= 0, alpha * d, (alpha - 1) * d)))
+
+
+def _numpy_tweedie(y, f, power):
+    p = power
+    return float(np.mean(2 * (y ** (2 - p) / ((1 - p) * (2 - p)) - y * f ** (1 - p) / (1 - p) + f ** (2 - p) / (2 - p))))
+
+
+def _numpy_binary_log_loss(y, p):
+    eps = np.finfo(p.dtype).eps
+    return float(-np.mean(np.log(np.clip(np.where(y == 1, p, 1 - p), eps, 1 - eps))))
+
+
+def _numpy_multiclass_log_loss(y, p, labels):
+    eps = np.finfo(p.dtype).eps
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], eps, 1 - eps))))
+
+
+# (row label, metric name, make(rng, size, dtype) -> (args, kwargs), NumPy expression)
+METRIC_CASES = [
+    ("mean_squared_error", "mean_squared_error", _pair(-3, 3), lambda a, b: float(np.mean((a - b) ** 2))),
+    ("root_mean_squared_error", "root_mean_squared_error", _pair(-3, 3),
+     lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)))),
+    ("mean_absolute_error", "mean_absolute_error", _pair(-3, 3), lambda a, b: float(np.mean(np.abs(a - b)))),
+    ("mean_squared_log_error", "mean_squared_log_error", _pair(0, 3),
+     lambda a, b: float(np.mean((np.log1p(a) - np.log1p(b)) ** 2))),
+    ("root_mean_squared_log_error", "root_mean_squared_log_error", _pair(0, 3),
+     lambda a, b: float(np.sqrt(np.mean((np.log1p(a) - np.log1p(b)) ** 2)))),
+    ("mean_pinball_loss", "mean_pinball_loss", lambda r, s, d: (_pair(-3, 3)(r, s, d)[0], {"alpha": 0.9}),
+     _numpy_pinball),
+    ("mean_poisson_deviance", "mean_poisson_deviance", _counts,
+     lambda y, f: float(np.mean(2 * (_xlogy(y, y / f) - y + f)))),
+    ("mean_gamma_deviance", "mean_gamma_deviance", _pair(0.1, 3),
+     lambda y, f: float(np.mean(2 * (np.log(f / y) + y / f - 1)))),
+    ("mean_tweedie_deviance(1.5)", "mean_tweedie_deviance",
+     lambda r, s, d: (_counts(r, s, d)[0], {"power": 1.5}), _numpy_tweedie),
+    ("log_loss (binary)", "log_loss", _binary, _numpy_binary_log_loss),
+    ("log_loss (multiclass)", "log_loss", _multiclass, _numpy_multiclass_log_loss),
+    ("hinge_loss (binary)", "hinge_loss", lambda r, s, d: _binary(r, s, d, neg=-1.0),
+     lambda y, x: float(np.mean(np.maximum(1 - y * x, 0)))),
+    ("brier_score_loss (binary)", "brier_score_loss", _binary, lambda y, p: float(np.mean((y - p) ** 2))),
+]
+METRIC_BY_LABEL = {c[0]: c for c in METRIC_CASES}
+
+
+def metric_callables(label, args, kwargs, sklearn_metrics=None):
+    """The timed callables of one metric case: numloss, NumPy, the read floor and (when given)
+    scikit-learn."""
+    import numloss
+
+    _, name, _, numpy_fn = METRIC_BY_LABEL[label]
+    fn = getattr(numloss.metrics, name)
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in args]
+    fns = {
+        "numloss": lambda: fn(*args, **kwargs),
+        "numpy": lambda: numpy_fn(*args, **kwargs),
+        "floor": lambda: [_read_once(a) for a in flat],
+    }
+    if sklearn_metrics is not None:
+        sk = getattr(sklearn_metrics, name)
+        fns["sklearn"] = lambda: sk(*args, **kwargs)
+    return fns
+
+
+def run_metrics(args):
+    """``numloss bench --suite metrics``: every numloss.metrics function against
+    sklearn.metrics and a NumPy expression on the same arrays, and the read floor."""
+    import numloss
+
+    try:
+        import sklearn.metrics as sklearn_metrics
+    except ImportError:
+        sklearn_metrics = None
+        print("scikit-learn is not installed: comparing with NumPy only", file=sys.stderr)
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    numloss.set_num_threads(threads)
+    dtype = np.dtype(args.dtype)
+    size = args.size if args.size in METRIC_SIZES else "large"
+    unknown = set(args.only or ()) - set(METRIC_BY_LABEL) - {c[1] for c in METRIC_CASES}
+    if unknown:
+        print(f"unknown metric: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    cases = [c for c in METRIC_CASES if not args.only or c[0] in args.only or c[1] in args.only]
+    rounds = 3 if args.quick else 7
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (label, _, make, _) in enumerate(cases):
+        _progress(i, len(cases), label)
+        a, kw = make(rng, size, dtype)
+        t = _median_times(metric_callables(label, a, kw, sklearn_metrics), rounds)
+        t["name"] = label
+        t["shape"] = "x".join(map(str, a[-1].shape))
+        rows.append(t)
+    _progress(len(cases), len(cases), "done")
+    ms = lambda s: f"{s * 1e3:10.3f}"  # noqa: E731
+    ratio = lambda a, b: f"{a / b:8.1f}x"  # noqa: E731
+    head = f"{'metric':28s} {'shape':>10s} {'numloss ms':>10s}"
+    if sklearn_metrics is not None:
+        head += f" {'sklearn ms':>10s} {'speedup':>9s}"
+    head += f" {'numpy ms':>10s} {'vs np':>9s} {'floor ms':>10s} {'/floor':>9s}"
+    print(f"numloss bench --suite metrics: {dtype}, {threads} threads; medians of interleaved rounds; "
+          "speedup = other / numloss; /floor = numloss / read floor")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        line = f"{r['name']:28s} {r['shape']:>10s} {ms(r['numloss'])}"
+        if sklearn_metrics is not None:
+            line += f" {ms(r['sklearn'])} {ratio(r['sklearn'], r['numloss'])}"
+        line += f" {ms(r['numpy'])} {ratio(r['numpy'], r['numloss'])} {ms(r['floor'])} {ratio(r['numloss'], r['floor'])}"
+        print(line)
+    if args.json:
+        meta = {"suite": "metrics", "dtype": str(dtype), "threads": threads, "size": size, "rounds": rounds}
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "results": rows}, f, indent=1)
+    return 0

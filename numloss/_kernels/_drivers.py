@@ -10,6 +10,7 @@ count.
 import numpy as np
 
 from ._compile import cached_njit
+from ._scalar import like
 
 BLOCK = 4096
 
@@ -43,6 +44,18 @@ def expand_rows(w, inner, lo, dst):
         j += run.size
         r += 1
         start = 0
+
+
+@cached_njit
+def rows_per_block(k):
+    """Rows of k values in one block of the metric drivers: about ``BLOCK`` values, so that wide
+    rows still give many blocks to share among threads."""
+    return max(1, BLOCK // k)
+
+
+def n_row_blocks(n, k):
+    r = rows_per_block(k)
+    return (n + r - 1) // r
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
@@ -150,3 +163,221 @@ def count_outside(a, lo, hi, partial):
     for k in range(partial.size):
         total += partial[k]
     return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Metric drivers (numloss.metrics). Each also fills ``stats[blk]`` with block blk's checks of its
+# operands (see ``block_stats``), so that validation costs no second pass over the data.
+# ---------------------------------------------------------------------------------------------
+
+ROW = None  # placeholder bound by Kernel: the per-row function of indexed_rows
+FLOAT_KEYS = False  # binary_labels: the labels are the bits of floats, compared as label_key
+N_STATS = 4
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _n_outside(v, lo, hi):
+    """How many entries are not in [lo, hi], NaN included (an integer count vectorises where a
+    float min/max reduction stays scalar)."""
+    n = 0
+    for i in range(v.size):
+        x = v[i]
+        n += np.int64(not ((x >= lo) & (x <= hi)))
+    return n
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _n_nonfinite(v):
+    """How many entries are NaN or +-inf (x - x is NaN exactly for those)."""
+    n = 0
+    for i in range(v.size):
+        x = v[i]
+        n += np.int64((x - x) != 0)
+    return n
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _n_nonzero(v):
+    n = 0
+    for i in range(v.size):
+        n += np.int64(v[i] != 0)
+    return n
+
+
+@cached_njit(error_model="numpy")
+def block_stats(a, b, w, lo_a, hi_a, lo_b, hi_b, out):
+    """One block's checks: out = (#a outside [lo_a, hi_a], #b outside [lo_b, hi_b],
+    #non-finite w, #nonzero w)."""
+    out[0] = _n_outside(a, lo_a, hi_a)
+    out[1] = _n_outside(b, lo_b, hi_b)
+    out[2] = _n_nonfinite(w)
+    out[3] = _n_nonzero(w)
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def block_col_sums(buf, w, out):
+    """float64 column sums of one block of rows (``buf`` row-major with ``k = out.size - 1``
+    columns), each row weighted by ``w[i]`` (``w`` empty: unweighted); ``out[k]`` receives the
+    sum of the weights (the row count when unweighted)."""
+    k = out.size - 1
+    rows = buf.size // k
+    if w.size == 0:
+        if k == 1:
+            out[0] = block_sum(buf)
+        else:
+            for j in range(k):
+                out[j] = 0.0
+            for i in range(rows):
+                for j in range(k):
+                    out[j] += buf[i * k + j]
+        out[k] = rows
+    else:
+        for j in range(k):
+            acc = 0.0
+            for i in range(rows):
+                acc += np.float64(buf[i * k + j]) * w[i]
+            out[j] = acc
+        out[k] = block_sum(w)
+
+
+def column_sums(a, b, c, w, p, bounds, partial, stats):
+    """Per-output sums of ``ELEM`` over an (n, k) pair of arrays, in one pass, in blocks of
+    ``rows_per_block(k)`` rows.
+
+    ``a``, ``b`` (and ``c`` when ``NIN == 3``): flat, C-ordered (n, k) arrays of one dtype, k
+    being ``partial.shape[1] - 1``; ``w``: per-row weights (n,), or an empty array.
+    ``partial[blk, j]`` receives the float64 sum over block blk's rows of
+    ``w[i] * ELEM(a[i, j], b[i, j], c[i, j], p[0], p[1], p[2])[0]`` and ``partial[blk, k]`` the
+    sum of its weights; ``stats[blk]`` its ``block_stats`` with a in [bounds[0], bounds[1]] and
+    b in [bounds[2], bounds[3]].
+    """
+    k = partial.shape[1] - 1
+    n = a.size // k
+    p0 = p[0]
+    p1 = p[1]
+    p2 = p[2]
+    lo_a = like(a[0], bounds[0])
+    hi_a = like(a[0], bounds[1])
+    lo_b = like(a[0], bounds[2])
+    hi_b = like(a[0], bounds[3])
+    rows = rows_per_block(k)
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * rows
+        hi = min(lo + rows, n)
+        av = a[lo * k:hi * k]
+        bv = b[lo * k:hi * k]
+        cv = c[lo * k:hi * k]
+        wv = w[lo:hi]
+        buf = np.empty(av.size, a.dtype)
+        for i in range(av.size):
+            loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
+            buf[i] = loss
+        block_col_sums(buf, wv, partial[blk])
+        block_stats(av, bv, wv, lo_a, hi_a, lo_b, hi_b, stats[blk])
+
+
+@cached_njit(inline="always")
+def label_key(x, float_keys):
+    """An integer label as int64, or (``float_keys``) the integer bits of a float label mapped
+    to an int64 of the same order: keys compare as the floats do, except that -0.0 < 0.0."""
+    v = np.int64(x)
+    if float_keys:
+        return v ^ ((v >> 63) & 0x7FFFFFFFFFFFFFFF)
+    return v
+
+
+@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
+def _key_range(y, float_keys, out):
+    """out[0], out[1] = the smallest and largest label key (integer reductions vectorise)."""
+    lo = label_key(y[0], float_keys)
+    hi = lo
+    for i in range(y.size):
+        x = label_key(y[i], float_keys)
+        lo = x if x < lo else lo
+        hi = x if x > hi else hi
+    out[0] = lo
+    out[1] = hi
+
+
+def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
+    """Sums of ``ELEM(x[i], t[i], x[i], p[0], p[1], p[2])`` for a binary target in one pass,
+    with ``t[i]`` (1 or 0 in x's dtype) derived from the raw labels ``y``: integers, or the
+    integer bits of floats (``FLOAT_KEYS``), compared through ``label_key``.
+
+    With ``known``, the positive label's key is ``pos``: ``t = (key == pos)``. Otherwise it is
+    found afterwards from the blocks' key ranges (``labels[blk, :2]``): a block holding two
+    keys uses ``t = (key == its larger key)``; a block holding one sums both ``t = 1``
+    (``partial[blk, 0]``) and ``t = 0`` (``partial[blk, 2]``), the caller choosing.
+    ``partial[blk]``: (sum with t as above, sum of weights, sum with t = 0 [one-key blocks]);
+    ``labels[blk, 2]``: count of keys strictly between the block's smallest and largest;
+    ``stats[blk]``: ``block_stats`` with x in [bounds[0], bounds[1]].
+    """
+    n = x.size
+    one = like(x[0], 1)
+    zero = like(x[0], 0)
+    p0 = like(x[0], p[0])
+    p1 = like(x[0], p[1])
+    p2 = like(x[0], p[2])
+    lo_x = like(x[0], bounds[0])
+    hi_x = like(x[0], bounds[1])
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n)
+        xv = x[lo:hi]
+        yv = y[lo:hi]
+        wv = w[lo:hi]
+        lab = labels[blk]
+        _key_range(yv, FLOAT_KEYS, lab)
+        ylo = lab[0]
+        yhi = lab[1]
+        ref = pos if known else yhi
+        buf = np.empty(hi - lo, x.dtype)
+        n_between = 0
+        for i in range(hi - lo):
+            key = label_key(yv[i], FLOAT_KEYS)
+            buf[i] = ELEM(xv[i], one if key == ref else zero, xv[i], p0, p1, p2)[0]
+            n_between += np.int64((key != ylo) & (key != yhi))
+        lab[2] = n_between
+        out = partial[blk]
+        block_col_sums(buf, wv, out[0:2])
+        out[2] = 0.0
+        if not known and ylo == yhi:
+            for i in range(hi - lo):
+                buf[i] = ELEM(xv[i], zero, xv[i], p0, p1, p2)[0]
+            tmp = np.empty(2)
+            block_col_sums(buf, wv, tmp)
+            out[2] = tmp[0]
+        block_stats(xv, xv[:0], wv, lo_x, hi_x, lo_x, hi_x, stats[blk])
+
+
+def indexed_rows(x, t, w, p, bounds, k, partial, stats):
+    """Sums of ``ROW(x[i, :], t[i], p[0], p[1], p[2])`` over the rows (in blocks of
+    ``rows_per_block(k)``) of a flat, C-ordered (n, k) array ``x`` with one class index ``t[i]``
+    per row, weighted by ``w[i]`` (``w`` empty: unweighted), in one pass. ``partial[blk]``:
+    (sum, sum of weights, count of rows whose float64 sum differs from 1 by more than
+    ``p[3]``); ``stats[blk]``: ``block_stats`` with x in [bounds[0], bounds[1]].
+    """
+    n = t.size
+    p0 = like(x[0], p[0])
+    p1 = like(x[0], p[1])
+    p2 = like(x[0], p[2])
+    tol = p[3]
+    lo_x = like(x[0], bounds[0])
+    hi_x = like(x[0], bounds[1])
+    rows = rows_per_block(k)
+    for blk in PRANGE(partial.shape[0]):
+        lo = blk * rows
+        hi = min(lo + rows, n)
+        tv = t[lo:hi]
+        wv = w[lo:hi]
+        buf = np.empty(hi - lo, x.dtype)
+        n_off = 0
+        for i in range(hi - lo):
+            row = x[(lo + i) * k:(lo + i + 1) * k]
+            buf[i] = ROW(row, tv[i], p0, p1, p2)
+            n_off += np.int64(abs(block_sum(row) - 1.0) > tol)
+        out = partial[blk]
+        block_col_sums(buf, wv, out[0:2])
+        out[2] = n_off
+        xv = x[lo * k:hi * k]
+        block_stats(xv, xv[:0], wv, lo_x, hi_x, lo_x, hi_x, stats[blk])
