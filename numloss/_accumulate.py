@@ -32,9 +32,16 @@ def resolve(fn):
 
 
 def _functions():
-    from . import functional
+    from . import functional, metrics
 
-    return {name: getattr(functional, name) for name in functional.__all__}
+    out = {name: getattr(functional, name) for name in functional.__all__}
+    out.update({f"metrics.{name}": getattr(metrics, name) for name in metrics.__all__})
+    return out
+
+
+# Metrics whose classes come from the data: an Accumulator without ``labels=`` fixes them from
+# its first batch (a later batch with another label is then the metric's own ValueError).
+_LABELS_FROM_DATA = ("metrics.log_loss", "metrics.hinge_loss")
 
 
 def batch_axis(name, position):
@@ -53,7 +60,9 @@ def _neumaier(s, c, x):
 
 def _same(a, b):
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=True))
+        a, b = np.asarray(a), np.asarray(b)
+        numeric = a.dtype.kind in "fc" and b.dtype.kind in "fc"
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=numeric))
     return a == b
 
 
@@ -106,7 +115,10 @@ class Accumulator:
 
     def update(self, *inputs, sample_weight=None):
         """Fold in one batch: ``inputs`` are ``fn``'s positional inputs. Returns self."""
-        kwargs = {**self.options, **self._fixed}
+        fixed = self._fixed
+        if self.name in _LABELS_FROM_DATA and "labels" not in self.options and not fixed and inputs:
+            fixed = {"labels": np.unique(np.asarray(inputs[0]))}
+        kwargs = {**self.options, **fixed}
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight
         with _parts.collecting():
@@ -114,8 +126,7 @@ class Accumulator:
         if not isinstance(parts, _parts.Parts):  # a path that cannot be split into parts
             raise TypeError(f"{self.name} with these options cannot be accumulated")
         self._add(parts.total, parts.denom, parts.count, parts.finish)
-        if parts.fixed and not self._fixed:
-            self._fixed = dict(parts.fixed)
+        self._fixed = fixed
         return self
 
     def _add(self, total, denom, count, finish):

@@ -24,7 +24,6 @@ class Parts(NamedTuple):
     denom: float  # what a mean divides by (ignored by a sum)
     count: int  # samples in the batch
     finish: Callable  # finish(total, denom) -> the function's result; picklable
-    fixed: dict = {}  # options the data fixed (a metric's labels), to hold for later batches
 
 
 def wanted():

@@ -146,3 +146,53 @@ def test_errors():
         a.merge(numloss.Accumulator("mse_loss"))
     with pytest.raises(TypeError):
         a.merge(object())
+
+
+METRICS = [
+    ("mean_squared_error", {"multioutput": "raw_values"}),
+    ("root_mean_squared_error", {}),
+    ("mean_absolute_error", {"multioutput": [0.3, 0.7]}),
+    ("mean_pinball_loss", {"alpha": 0.3}),
+    ("mean_tweedie_deviance", {"power": 1.5}),
+    ("log_loss", {}),
+    ("log_loss", {"normalize": False}),
+    ("hinge_loss", {}),
+    ("brier_score_loss", {"pos_label": "b"}),
+]
+
+
+def _metric_inputs(name, rng, n=600):
+    if name in ("mean_squared_error", "root_mean_squared_error", "mean_absolute_error", "mean_pinball_loss"):
+        return rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+    if name == "mean_tweedie_deviance":
+        return rng.poisson(2.0, n).astype(float), rng.uniform(0.5, 3, n)
+    if name == "log_loss":
+        p = rng.dirichlet(np.ones(3), n)
+        return np.array(["x", "y", "z"])[rng.integers(0, 3, n)], p
+    if name == "hinge_loss":
+        return rng.integers(0, 4, n), rng.standard_normal((n, 4))
+    return np.array(["a", "b"])[rng.integers(0, 2, n)], rng.uniform(0, 1, n)
+
+
+@pytest.mark.parametrize("name,options", METRICS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(METRICS)])
+def test_metric_batches_equal_scikit_learn(name, options):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(9)
+    y, p = _metric_inputs(name, rng)
+    w = rng.uniform(0, 2, len(y))
+    want = getattr(sklearn_metrics, name)(y, p, sample_weight=w, **options)
+    accs = [numloss.Accumulator(f"metrics.{name}", **options) for _ in range(3)]
+    for k, (lo, hi) in enumerate(((0, 250), (250, 410), (410, 600))):
+        accs[k].update(y[lo:hi], p[lo:hi], sample_weight=w[lo:hi])
+    got = accs[2].merge(pickle.loads(pickle.dumps(accs[0]))).merge(accs[1]).result()
+    assert type(got) is type(getattr(numloss.metrics, name)(y, p, sample_weight=w, **options))
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert accs[2].count == len(y)
+
+
+def test_labels_fixed_by_the_first_batch():
+    rng = np.random.default_rng(10)
+    p = rng.dirichlet(np.ones(3), 20)
+    acc = numloss.Accumulator(numloss.metrics.log_loss).update(np.array([0, 1, 2] * 5), p[:15])
+    with pytest.raises(ValueError, match="label"):
+        acc.update(np.array([0, 1, 3, 1, 0]), p[15:])

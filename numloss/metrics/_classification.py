@@ -20,6 +20,8 @@ from ._common import (
     _kernel,
     _numeric,
     _operand_checks,
+    _ratio,
+    _result,
     _weight_checks,
     _weights,
 )
@@ -340,7 +342,11 @@ def log_loss(y_true, y_proba=None, *, normalize=True, sample_weight=None, labels
         _probability_checks(bp.stats, p, w.size > 0)
     else:
         total, wsum = _multiclass_proba(_mk.row_log_loss, p, y, w, labels, (eps, 0.0, 0.0))
-    return float(_divide(total, wsum) if normalize else total)
+    return _result(total, wsum, len(y), _ratio if normalize else _total)
+
+
+def _total(total, weight_sum):
+    return float(total)
 
 
 def _pos_label_consistency(found, is_str, classes_repr):
@@ -435,8 +441,11 @@ def brier_score_loss(y_true, y_proba, *, sample_weight=None, pos_label=None, lab
         k = p.shape[1]
     if scale_by_half == "auto":
         scale_by_half = k < 3
-    score = _divide(total, wsum)
-    return float(score * 0.5 if scale_by_half else score)
+    return _result(total, wsum, len(y), _half_ratio if scale_by_half else _ratio)
+
+
+def _half_ratio(total, weight_sum):
+    return float(_divide(total, weight_sum) * 0.5)
 
 
 def hinge_loss(y_true, pred_decision, *, labels=None, sample_weight=None):
@@ -493,7 +502,7 @@ def hinge_loss(y_true, pred_decision, *, labels=None, sample_weight=None):
             _check_discrete(found)
             # LabelBinarizer(neg_label=-1): one class present encodes every sample as -1.
             total, wsum = bp.total(found[1] if found[0] != found[1] else None)
-            return float(_divide(total, wsum))
+            return _result(total, wsum, len(y))
     classes = _unique(y, "y_true")
     _check_discrete(classes)
     if len(classes) > 2 and labels is None:
@@ -504,7 +513,7 @@ def hinge_loss(y_true, pred_decision, *, labels=None, sample_weight=None):
     pos = 1 if len(classes) == 2 else (0 if len(classes) > 2 else -1)
     bp = _encoded_pass(_mk.binary_hinge, d, y, w, params, bounds, classes, pos)
     _operand_checks(bp.stats, ((d, "pred_decision"),))
-    return float(_divide(*bp.total()))
+    return _result(*bp.total(), len(y))
 
 
 def _multiclass_hinge(d, y, w, classes, labels_given):
@@ -523,4 +532,4 @@ def _multiclass_hinge(d, y, w, classes, labels_given):
         raise ValueError(f"y_true contains previously unseen labels: {sorted(missing, key=str)}")
     partial, stats = _rows_pass(_mk.row_hinge, d, codes, w, (0.0, 0.0, 0.0), _finite_bounds(d.dtype))
     _operand_checks(stats, ((d, "pred_decision"),))
-    return float(_divide(partial[:, 0].sum(), partial[:, 1].sum()))
+    return _result(partial[:, 0].sum(), partial[:, 1].sum(), n)

@@ -3,6 +3,7 @@ import numbers
 
 import numpy as np
 
+from .. import _parts
 from .._kernels._compile import Kernel
 
 _KERNELS = {}
@@ -111,3 +112,16 @@ def _divide(total, weight_sum):
     if weight_sum == 0:
         raise ZeroDivisionError("Weights sum to zero, can't be normalized (sample_weight)")
     return total / weight_sum
+
+
+def _ratio(total, weight_sum):
+    """The weighted mean as a Python float (most metrics' finish)."""
+    return float(_divide(total, weight_sum))
+
+
+def _result(total, weight_sum, n, finish=_ratio):
+    """``finish(total, weight_sum)``, or the parts themselves for an Accumulator (see
+    ``numloss._parts``): the float64 sums of ``n`` samples, before the division."""
+    if _parts.wanted():
+        return _parts.Parts(total, weight_sum, n, finish)
+    return finish(total, weight_sum)

@@ -2,6 +2,8 @@
 import math
 import numbers
 
+from functools import partial
+
 import numpy as np
 
 from .. import _threads
@@ -17,6 +19,8 @@ from ._common import (
     _kernel,
     _numeric,
     _operand_checks,
+    _ratio,
+    _result,
     _weight_checks,
     _weights,
 )
@@ -102,9 +106,9 @@ def _column_means(elem, a, b, w, params=(0.0, 0.0, 0.0), bounds=None, domain_mes
     return partial.sum(axis=0)
 
 
-def _outputs(sums, out_dtype, multioutput, transform=None):
-    """scikit-learn's multioutput handling of the per-output means ``sums[:k] / sums[k]``."""
-    raw = _divide(sums[:-1], sums[-1])
+def _outputs(out_dtype, multioutput, transform, totals, weight_sum):
+    """scikit-learn's multioutput handling of the per-output means ``totals / weight_sum``."""
+    raw = _divide(np.asarray(totals), weight_sum)
     if transform is not None:
         raw = transform(raw)
     if isinstance(multioutput, str):
@@ -127,7 +131,7 @@ def _regression(elem, y_true, y_pred, sample_weight, multioutput, params=(0.0, 0
         message = (f"{above_minus_one} cannot be used when targets (y_true, y_pred) contain values less than "
                    "or equal to -1.")
     sums = _column_means(elem, a, b, w, params, bounds, message)
-    return _outputs(sums, out_dtype, multioutput, transform)
+    return _result(sums[:-1], sums[-1], len(a), partial(_outputs, out_dtype, multioutput, transform))
 
 
 def mean_squared_error(y_true, y_pred, *, sample_weight=None, multioutput="uniform_average"):
@@ -279,7 +283,7 @@ def mean_tweedie_deviance(y_true, y_pred, *, sample_weight=None, power=0):
     else:
         bounds, message = (positive, big, positive, big), message + "strictly positive y and y_pred."
     sums = _column_means(elem, a, b, w, (power, 0.0, 0.0), bounds, message)
-    return float(_divide(sums[0], sums[1]))
+    return _result(sums[0], sums[1], len(a))
 
 
 def mean_poisson_deviance(y_true, y_pred, *, sample_weight=None):
