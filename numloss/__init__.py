@@ -3,7 +3,7 @@
 Functions carry torch.nn.functional's names and arguments (``numloss.mse_loss``,
 ``numloss.cross_entropy``, ...), classes torch.nn's (``numloss.MSELoss``, ...). Every function
 takes ``return_grad=True`` to return ``(loss, gradient)`` computed in one fused pass; see the
-README and API.md for the contract.
+README and docs/api.md for the contract.
 
 Masked arrays (``numpy.ma``) are refused with a TypeError rather than computed as if nothing
 were masked: pass the mask as weights (``sample_weight=~np.ma.getmaskarray(x)``) or the unmasked

@@ -1,4 +1,4 @@
-"""Every public loss through every generic class of bad input (API.md, Values and types).
+"""Every public loss through every generic class of bad input (docs/api.md, Values and types).
 
 Run as a script it evaluates them all and prints JSON {case id: [exception type, message]}; the
 test runs it in a subprocess so that a crash is a test failure, not the end of the suite.

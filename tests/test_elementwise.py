@@ -107,7 +107,7 @@ def _differential(name, problem):
         assume(np.all(np.abs(arrays[1][np.isfinite(arrays[1])]) < 80))  # exp(t) overflow differs in f32 order
     tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
     if name == "rmse_loss" and kwargs["reduction"] != "none" and numloss.rmse_loss(*arrays, **kwargs) == 0:
-        # API.md: the gradient at zero error is 0 (torch's sqrt backward gives NaN there).
+        # docs/api.md: the gradient at zero error is 0 (torch's sqrt backward gives NaN there).
         _, g = numloss.rmse_loss(*arrays, **kwargs, return_grad=True)
         assert np.all(g == 0)
         return

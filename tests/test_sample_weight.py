@@ -1,4 +1,4 @@
-"""``sample_weight=`` on the elementwise losses and CTC (API.md, Evaluation).
+"""``sample_weight=`` on the elementwise losses and CTC (docs/api.md, Evaluation).
 
 Values and gradients against torch: the weighted formula ``w * loss``, ``sum(w * loss)``,
 ``sum(w * loss) / sum(w * c)`` evaluated with torch's own ``reduction="none"`` losses, and

@@ -33,7 +33,7 @@ _NLL_SUM = Kernel(NLL.nll_sum, "nll_sum", NLL_ROWS=NLL.nll_rows)
 _NLL_SUM2D = Kernel(NLL.nll_sum, "nll_sum2d", NLL_ROWS=NLL.nll_rows2d)
 
 _GRAD_DOC = """
-    return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
+    return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
 """
 

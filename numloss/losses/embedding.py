@@ -19,7 +19,7 @@ _COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_gra
 _TRIPLET = Rows(EK.triplet, "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
 
 _GRAD_DOC = """
-    return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
+    return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, (d loss / d {0}))``, a tuple in that order.
 """
 

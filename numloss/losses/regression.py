@@ -18,7 +18,7 @@ _HUBER = Elementwise(E.huber)
 _SMOOTH_L1 = Elementwise(E.smooth_l1)
 _MSLE = Elementwise(E.msle)
 
-_GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: see ``numloss`` (API.md, Gradients): with
+_GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
 """
 
