@@ -151,14 +151,7 @@ def count_outside(a, lo, hi, partial):
     n = a.size
     for k in PRANGE(partial.size):
         start = k * BLOCK
-        v = a[start:min(start + BLOCK, n)]
-        count = 0
-        for i in range(v.size):
-            if NAN_OUTSIDE:
-                count += np.int64(not v[i] >= lo) + np.int64(not v[i] <= hi)
-            else:
-                count += np.int64(v[i] < lo) + np.int64(v[i] > hi)
-        partial[k] = count
+        partial[k] = _n_outside(a[start:min(start + BLOCK, n)], lo, hi, NAN_OUTSIDE)
     total = 0
     for k in range(partial.size):
         total += partial[k]
@@ -176,13 +169,16 @@ N_STATS = 4
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
-def _n_outside(v, lo, hi):
-    """How many entries are not in [lo, hi], NaN included (an integer count vectorises where a
-    float min/max reduction stays scalar)."""
+def _n_outside(v, lo, hi, nan_outside=True):
+    """How many entries are not in [lo, hi], NaN included unless ``nan_outside`` is False (an
+    integer count vectorises where a float min/max reduction stays scalar)."""
     n = 0
     for i in range(v.size):
         x = v[i]
-        n += np.int64(not ((x >= lo) & (x <= hi)))
+        inside = (x >= lo) & (x <= hi)
+        if not nan_outside:
+            inside = inside | (x != x)
+        n += np.int64(not inside)
     return n
 
 
