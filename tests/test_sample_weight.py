@@ -1,4 +1,4 @@
-"""``sample_weight=`` on the elementwise losses and CTC (API.md, Evaluation).
+"""``sample_weight=`` on every loss (API.md, Evaluation).
 
 Values and gradients against torch: the weighted formula ``w * loss``, ``sum(w * loss)``,
 ``sum(w * loss) / sum(w * c)`` evaluated with torch's own ``reduction="none"`` losses, and
@@ -15,8 +15,9 @@ import torch
 import numloss
 from numloss._registry import CASES
 
-COVERED = [c for c in CASES if c.family in ("elementwise", "ctc")]
+COVERED = [c for c in CASES if c.family in ("elementwise", "ctc", "class-score", "embedding")]
 ELEMENTWISE = [c for c in COVERED if c.family == "elementwise"]
+ROWS = [c for c in COVERED if c.family in ("class-score", "embedding")]
 REDUCTIONS = ("none", "sum", "mean")
 TOL = {np.float32: dict(rtol=3e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
 FORMS = ("sample", "row", "element", "last", "scalar")
@@ -40,7 +41,15 @@ def _reductions(case):
 def _loss_shape(case, args):
     if case.family == "ctc":
         return (args[0].shape[1],)
+    if case.family == "class-score":  # one row per sample and position: (N, d1, ..., dK)
+        return args[0].shape[:1] + args[0].shape[2:]
+    if case.family == "embedding":
+        return args[0].shape[:-1]
     return np.broadcast_shapes(*(np.shape(a) for a in args))
+
+
+def _per_sample_only(case):
+    return case.family != "elementwise"
 
 
 def _weights(form, shape, rng, dtype):
@@ -85,6 +94,13 @@ def torch_weighted(case, args, kwargs, wb, reduction, grad_output=None):
             elif case.name == "ctc_loss" and reduction == "mean":
                 lengths = torch.clamp_min(torch.as_tensor(args[3]), 1).to(per.dtype)
                 loss = (wl / lengths).sum() / w.sum()
+            elif case.name in ("cross_entropy", "nll_loss") and reduction == "mean" and args[1].dtype.kind in "iu":
+                # what torch's mean counts: the class weight of the target, 0 where ignored
+                t = targs[1]
+                kept = t != tkw.get("ignore_index", -100)
+                cw = tkw.get("weight")
+                count = kept.to(per.dtype) if cw is None else torch.where(kept, cw[torch.where(kept, t, 0)], 0)
+                loss = wl.sum() / (w * count).sum()
             elif reduction == "sum":
                 loss = wl.sum()
             else:  # what torch's mean counts per element: 1, the class weight, or 1/elements per sample
@@ -131,8 +147,8 @@ def assert_matches_torch(case, args, kwargs, w, reduction, dtype, grad_output=No
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("case", COVERED, ids=lambda c: c.name)
 def test_weighted_formula_matches_torch(case, form, dtype, rng):
-    if case.family == "ctc" and form != "sample":
-        pytest.skip("CTC takes one weight per sample only")
+    if _per_sample_only(case) and form != "sample":
+        pytest.skip("one weight per sample only")
     args, kwargs = _make(case, rng, dtype)
     w, _ = _weights(form, _loss_shape(case, args), rng, dtype)
     for reduction in _reductions(case):
@@ -202,10 +218,13 @@ def test_edge_weights(case, dtype, rng):
             assert_matches_torch(case, args, kwargs, one, reduction, dtype)
         # a mean over zero weights: NaN (0 / 0), and so is its whole gradient
         # (torch's autograd gives 0 instead where its backward masks the
-        # upstream NaN, e.g. through clamp_min, so it is not the reference here)
+        # upstream NaN, e.g. through clamp_min, so it is not the reference here);
+        # a row loss's gradient entries that are 0 whatever the factor (NLL off
+        # the target, an inactive hinge) stay 0
         loss, grads = numloss_weighted(case, args, kwargs, np.zeros(n, dtype), "mean")
         assert np.isnan(loss)
-        assert all(np.isnan(g).all() for g in grads)
+        for g, g0 in zip(grads, _tuple(f(*args, **kwargs, reduction="mean", return_grad=True)[1])):
+            assert np.isnan(g[g0 != 0]).all() and (case.family in ("class-score", "embedding") or np.isnan(g).all())
 
 
 def test_one_sample_mean_is_that_samples_mean(rng):
@@ -320,8 +339,8 @@ def test_none_is_bit_identical(case, rng):
 @pytest.mark.parametrize("form", ["sample", "element"])
 @pytest.mark.parametrize("case", COVERED, ids=lambda c: c.name)
 def test_inputs_are_not_mutated(case, form, rng):
-    if case.family == "ctc" and form != "sample":
-        pytest.skip("CTC takes one weight per sample only")
+    if _per_sample_only(case) and form != "sample":
+        pytest.skip("one weight per sample only")
     args, kwargs = _make(case, rng, np.float32)
     w, _ = _weights(form, _loss_shape(case, args), rng, np.float32)
     before = [np.copy(a) for a in args] + [w.copy()]
@@ -341,14 +360,14 @@ def _bad_weights(case, shape, dtype):
     n = shape[0]
     bad = {
         "length": np.ones(n + 1),
-        "2-D sample": np.ones((n, 1)) if case.family == "ctc" else np.ones((n, shape[1] + 1)),
+        "2-D sample": np.ones((n, 1)) if len(shape) == 1 else np.ones((n, shape[1] + 1)),
         "broadcast beyond": np.ones((2,) + tuple(shape)),
         "negative": np.r_[np.ones(n - 1), -1.0],
         "NaN": np.r_[np.ones(n - 1), np.nan],
         "inf": np.r_[np.ones(n - 1), np.inf],
         "-0 and tiny negative": np.r_[np.zeros(n - 1), -1e-300],
     }
-    if case.family == "ctc":
+    if _per_sample_only(case):
         bad["scalar"] = np.array(1.0)
     return {k: v.astype(dtype) for k, v in bad.items()}
 
