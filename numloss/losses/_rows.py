@@ -70,7 +70,8 @@ def row_weights(sample_weight, dtype, loss_shape):
     if sample_weight is None:
         return None
     sw = V.sample_weight(sample_weight, dtype, loss_shape, per_element=False)
-    return RowWeights(V.flat_readonly(sw.array, loss_shape), sw.total * sw.repeat)
+    arr = sw.array.reshape(sw.array.shape[:len(loss_shape)])  # a scalar's array is (1,)
+    return RowWeights(V.flat_readonly(arr, loss_shape), sw.total * sw.repeat)
 
 
 def mean_count(weights, nrows):
