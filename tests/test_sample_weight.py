@@ -1,4 +1,4 @@
-"""``sample_weight=`` on the elementwise losses and CTC (docs/api.md, Evaluation).
+"""``sample_weight=`` on every loss (docs/api.md, Evaluation).
 
 Values and gradients against torch: the weighted formula ``w * loss``, ``sum(w * loss)``,
 ``sum(w * loss) / sum(w * c)`` evaluated with torch's own ``reduction="none"`` losses, and
@@ -15,8 +15,9 @@ import torch
 import numloss
 from numloss._registry import CASES
 
-COVERED = [c for c in CASES if c.family in ("elementwise", "ctc")]
+COVERED = [c for c in CASES if c.family in ("elementwise", "ctc", "class-score", "embedding")]
 ELEMENTWISE = [c for c in COVERED if c.family == "elementwise"]
+ROWS = [c for c in COVERED if c.family in ("class-score", "embedding")]
 REDUCTIONS = ("none", "sum", "mean")
 TOL = {np.float32: dict(rtol=3e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
 FORMS = ("sample", "row", "element", "last", "scalar")
@@ -40,7 +41,15 @@ def _reductions(case):
 def _loss_shape(case, args):
     if case.family == "ctc":
         return (args[0].shape[1],)
+    if case.family == "class-score":  # one row per sample and position: (N, d1, ..., dK)
+        return args[0].shape[:1] + args[0].shape[2:]
+    if case.family == "embedding":
+        return args[0].shape[:-1]
     return np.broadcast_shapes(*(np.shape(a) for a in args))
+
+
+def _per_sample_only(case):
+    return case.family != "elementwise"
 
 
 def _weights(form, shape, rng, dtype):
@@ -85,6 +94,13 @@ def torch_weighted(case, args, kwargs, wb, reduction, grad_output=None):
             elif case.name == "ctc_loss" and reduction == "mean":
                 lengths = torch.clamp_min(torch.as_tensor(args[3]), 1).to(per.dtype)
                 loss = (wl / lengths).sum() / w.sum()
+            elif case.name in ("cross_entropy", "nll_loss") and reduction == "mean" and args[1].dtype.kind in "iu":
+                # what torch's mean counts: the class weight of the target, 0 where ignored
+                t = targs[1]
+                kept = t != tkw.get("ignore_index", -100)
+                cw = tkw.get("weight")
+                count = kept.to(per.dtype) if cw is None else torch.where(kept, cw[torch.where(kept, t, 0)], 0)
+                loss = wl.sum() / (w * count).sum()
             elif reduction == "sum":
                 loss = wl.sum()
             else:  # what torch's mean counts per element: 1, the class weight, or 1/elements per sample
@@ -131,8 +147,8 @@ def assert_matches_torch(case, args, kwargs, w, reduction, dtype, grad_output=No
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("case", COVERED, ids=lambda c: c.name)
 def test_weighted_formula_matches_torch(case, form, dtype, rng):
-    if case.family == "ctc" and form != "sample":
-        pytest.skip("CTC takes one weight per sample only")
+    if _per_sample_only(case) and form != "sample":
+        pytest.skip("one weight per sample only")
     args, kwargs = _make(case, rng, dtype)
     w, _ = _weights(form, _loss_shape(case, args), rng, dtype)
     for reduction in _reductions(case):
@@ -202,10 +218,13 @@ def test_edge_weights(case, dtype, rng):
             assert_matches_torch(case, args, kwargs, one, reduction, dtype)
         # a mean over zero weights: NaN (0 / 0), and so is its whole gradient
         # (torch's autograd gives 0 instead where its backward masks the
-        # upstream NaN, e.g. through clamp_min, so it is not the reference here)
+        # upstream NaN, e.g. through clamp_min, so it is not the reference here);
+        # a row loss's gradient entries that are 0 whatever the factor (NLL off
+        # the target, an inactive hinge) stay 0
         loss, grads = numloss_weighted(case, args, kwargs, np.zeros(n, dtype), "mean")
         assert np.isnan(loss)
-        assert all(np.isnan(g).all() for g in grads)
+        for g, g0 in zip(grads, _tuple(f(*args, **kwargs, reduction="mean", return_grad=True)[1])):
+            assert np.isnan(g[g0 != 0]).all() and (case.family in ("class-score", "embedding") or np.isnan(g).all())
 
 
 def test_one_sample_mean_is_that_samples_mean(rng):
@@ -320,8 +339,8 @@ def test_none_is_bit_identical(case, rng):
 @pytest.mark.parametrize("form", ["sample", "element"])
 @pytest.mark.parametrize("case", COVERED, ids=lambda c: c.name)
 def test_inputs_are_not_mutated(case, form, rng):
-    if case.family == "ctc" and form != "sample":
-        pytest.skip("CTC takes one weight per sample only")
+    if _per_sample_only(case) and form != "sample":
+        pytest.skip("one weight per sample only")
     args, kwargs = _make(case, rng, np.float32)
     w, _ = _weights(form, _loss_shape(case, args), rng, np.float32)
     before = [np.copy(a) for a in args] + [w.copy()]
@@ -341,14 +360,14 @@ def _bad_weights(case, shape, dtype):
     n = shape[0]
     bad = {
         "length": np.ones(n + 1),
-        "2-D sample": np.ones((n, 1)) if case.family == "ctc" else np.ones((n, shape[1] + 1)),
+        "2-D sample": np.ones((n, 1)) if len(shape) == 1 else np.ones((n, shape[1] + 1)),
         "broadcast beyond": np.ones((2,) + tuple(shape)),
         "negative": np.r_[np.ones(n - 1), -1.0],
         "NaN": np.r_[np.ones(n - 1), np.nan],
         "inf": np.r_[np.ones(n - 1), np.inf],
         "-0 and tiny negative": np.r_[np.zeros(n - 1), -1e-300],
     }
-    if case.family == "ctc":
+    if _per_sample_only(case):
         bad["scalar"] = np.array(1.0)
     return {k: v.astype(dtype) for k, v in bad.items()}
 
@@ -381,3 +400,131 @@ def test_sample_weight_is_keyword_only(rng):
         numloss.l1_loss(x, y, "mean", None, np.ones(4))
     with pytest.raises(TypeError):
         numloss.MSELoss()(x, y, np.ones(4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Row losses: what the registry's standard inputs do not reach
+
+
+def _ce_nll(name):
+    return next(c for c in ROWS if c.name == name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_index_targets_with_everything(name, dtype, rng):
+    """K-dim input (w_n on every position of sample n), ignore_index, class weights, label
+    smoothing: "mean" divides by sum(w_n weight[t] [t != ignore_index]); grad_output too."""
+    case = _ce_nll(name)
+    x = rng.standard_normal((6, 5, 3, 4)).astype(dtype)
+    t = rng.integers(0, 5, (6, 3, 4))
+    t[rng.random(t.shape) < 0.25] = 2  # ignored
+    w = rng.uniform(0, 2, 6).astype(dtype)
+    w[1] = 0
+    extra = {"label_smoothing": 0.2} if name == "cross_entropy" else {}
+    kwargs = dict(weight=rng.uniform(0.5, 2, 5).astype(dtype), ignore_index=2, **extra)
+    for reduction in REDUCTIONS:
+        go = rng.standard_normal((6, 3, 4)) if reduction == "none" else 1.7
+        assert_matches_torch(case, (x, t), kwargs, w, reduction, dtype, grad_output=go)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_probability_targets(dtype, rng):
+    """Probability targets: "mean" counts 1 per (sample, position), so it divides by
+    sum(w) * positions; also with class weights and label smoothing."""
+    case = _ce_nll("cross_entropy")
+    x = rng.standard_normal((5, 4, 7)).astype(dtype)
+    y = rng.dirichlet(np.ones(4), (5, 7)).transpose(0, 2, 1).astype(dtype)
+    w = rng.uniform(0, 2, 5).astype(dtype)
+    for kwargs in ({}, {"weight": rng.uniform(0.5, 2, 4).astype(dtype), "label_smoothing": 0.1}):
+        for reduction in REDUCTIONS:
+            assert_matches_torch(case, (x, y), kwargs, w, reduction, dtype)
+    assert_matches_torch(case, (x[:, :, 0], y[:, :, 0]), {}, w, "mean", dtype)
+
+
+def test_nll_weighted_denominator_by_hand(rng):
+    """The weighted mean of the non-ignored samples' NLL, written out (not through torch)."""
+    x = np.log(rng.dirichlet(np.ones(4), 8))
+    t = np.array([0, 1, 2, 3, -100, 1, 2, 0])
+    cw = np.array([1.0, 2.0, 0.5, 3.0])
+    w = rng.uniform(0, 2, 8)
+    kept = t != -100
+    per = np.where(kept, -cw[np.where(kept, t, 0)] * x[np.arange(8), np.where(kept, t, 0)], 0)
+    want = np.sum(w * per) / np.sum(w * np.where(kept, cw[np.where(kept, t, 0)], 0))
+    assert numloss.nll_loss(x, t, weight=cw, sample_weight=w) == pytest.approx(want, rel=1e-14)
+    assert numloss.cross_entropy(x, t, weight=cw, sample_weight=w) == pytest.approx(want, rel=1e-13)
+
+
+def test_row_losses_unbatched_take_a_scalar(rng):
+    x = rng.standard_normal(5)
+    for reduction in REDUCTIONS:
+        for f, args in [(numloss.cross_entropy, (x, 2)), (numloss.nll_loss, (x, 2)), (numloss.multi_margin_loss, (x, 2)),
+                        (numloss.multilabel_soft_margin_loss, (x, (x > 0).astype(float))),
+                        (numloss.triplet_margin_loss, (x, x[::-1].copy(), np.zeros(5)))]:
+            plain, g0 = f(*args, reduction=reduction, return_grad=True)
+            loss, g = f(*args, reduction=reduction, sample_weight=0.5, return_grad=True)
+            k = 1.0 if reduction == "mean" else 0.5
+            assert np.shape(loss) == () and float(loss) == pytest.approx(k * float(plain), rel=1e-14)
+            for a, b in zip(_tuple(g), _tuple(g0)):
+                np.testing.assert_allclose(a, k * b, rtol=1e-14)
+            with pytest.raises(ValueError, match="sample_weight"):
+                f(*args, reduction=reduction, sample_weight=np.ones(1))
+
+
+def test_row_losses_numpy_paths(rng):
+    """No kernel: C == 0 (every target ignored), multilabel_soft_margin's target with more
+    dimensions than its input, and a callable triplet distance."""
+    w = rng.uniform(0, 2, 3)
+    x0, t0 = np.zeros((3, 0)), np.full(3, -100)
+    assert numloss.cross_entropy(x0, t0, reduction="sum", sample_weight=w) == 0
+    assert np.isnan(numloss.nll_loss(x0, t0, sample_weight=w))
+    # mlsm: a (3, 4, 5) target against a (4, 5) input: torch sums over axis 1 (counted from the front)
+    x, y = rng.standard_normal((4, 5)), (rng.random((3, 4, 5)) < 0.5).astype(float)
+    X = torch.tensor(x, requires_grad=True)
+    per = torch.nn.functional.multilabel_soft_margin_loss(X, torch.tensor(y), reduction="none")
+    assert per.shape == (3, 5)
+    W = torch.tensor(w)[:, None]
+    for reduction in REDUCTIONS:
+        X.grad = None
+        ref = {"none": W * per, "sum": (W * per).sum(), "mean": (W * per).sum() / (W.sum() * 5)}[reduction]
+        ref.backward(torch.ones_like(ref), retain_graph=True)
+        loss, g = numloss.multilabel_soft_margin_loss(x, y, reduction=reduction, sample_weight=w, return_grad=True)
+        np.testing.assert_allclose(loss, ref.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(g, X.grad.numpy(), rtol=1e-12, atol=1e-15)
+    # a callable distance: the same numbers as the named one
+    a, p, n = rng.standard_normal((3, 3, 4))
+    named = numloss.triplet_margin_with_distance_loss(a, p, n, sample_weight=w)
+    called = numloss.triplet_margin_with_distance_loss(
+        a, p, n, sample_weight=w, distance_function=lambda u, v: np.linalg.norm(u - v + 1e-6, axis=-1))
+    assert called == pytest.approx(named, rel=1e-14)
+    with pytest.raises(ValueError, match="sample_weight"):
+        numloss.triplet_margin_with_distance_loss(a, p, n, sample_weight=w[:2], distance_function=lambda u, v: u[:, 0])
+
+
+def test_row_losses_class_forms_take_sample_weight(rng):
+    x = rng.standard_normal((8, 4))
+    t = rng.integers(0, 4, 8)
+    w = rng.uniform(0, 1, 8)
+    c = numloss.CrossEntropyLoss(label_smoothing=0.1)
+    assert c(x, t, sample_weight=w) == numloss.cross_entropy(x, t, label_smoothing=0.1, sample_weight=w)
+    loss, g = numloss.TripletMarginLoss(reduction="sum").value_and_grad(x, x[::-1], x * 2, sample_weight=w)
+    ref = numloss.triplet_margin_loss(x, x[::-1], x * 2, reduction="sum", sample_weight=w, return_grad=True)
+    assert loss == ref[0] and all(np.array_equal(a, b) for a, b in zip(g, ref[1]))
+
+
+def test_row_weights_the_same_for_any_thread_count(rng, threads, monkeypatch):
+    """Weighted sums in fixed blocks: the same bits serially and with 2 threads (many blocks)."""
+    from numloss import _threads
+
+    if _threads._max_threads < 2:
+        pytest.skip("Numba has fewer than 2 threads here")
+    x = rng.standard_normal((3000, 40)).astype(np.float32)
+    t = rng.integers(0, 40, 3000)
+    w = rng.uniform(0, 2, 3000).astype(np.float32)
+    calls = [lambda: numloss.cross_entropy(x, t, sample_weight=w), lambda: numloss.nll_loss(x, t, sample_weight=w)]
+    numloss.set_num_threads(1)
+    want = [f() for f in calls]
+    numloss.set_num_threads(2)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_WORK", 0)
+    for f, b in zip(calls, want):
+        assert f().tobytes() == b.tobytes()

@@ -19,7 +19,8 @@ ELEM = None
 PRANGE = range
 NIN = 2  # array operands per element: 2 (a, b) or 3 (a, b, c)
 NGRAD = 1  # gradients per element written: 1 (d/da) or 2 (d/da and the second one)
-WEIGHTED = 0  # multiply loss and gradients by w[i] (1), or by w[i // inner] (2: one weight per row)
+WEIGHTED = 0  # elementwise: multiply loss and gradients by w[i] (1), or by w[i // inner] (2: one weight
+# per row); blocks: weigh the loss rows (1)
 NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
 GRAD = False  # write gradients
 ROW = None  # blocks: the row function (see ``_rowbase``)
@@ -128,13 +129,31 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
     return total
 
 
-def blocks(partial, rows_per_block, nrows, *args):
+@cached_njit(error_model="numpy")
+def weigh_rows(w, rows):
+    """``rows *= w`` (each product rounded once to the rows' dtype); returns the float64 sum of
+    the exact products, in row order."""
+    acc = 0.0
+    for i in range(rows.size):
+        v = np.float64(w[i]) * np.float64(rows[i])
+        rows[i] = v
+        acc += v
+    return acc
+
+
+def blocks(partial, rows_per_block, nrows, row_weight, weighted_rows, *args):
     """Rows ``[0, nrows)`` in blocks of ``rows_per_block``: ``partial[k] = ROW(*args, lo, hi)``
-    for block k's rows ``[lo, hi)``; returns the partials' sum, added in block order."""
+    for block k's rows ``[lo, hi)``; returns the partials' sum, added in block order. With
+    ``WEIGHTED``, ``weighted_rows`` (the row function's ``loss_rows``) are multiplied by
+    ``row_weight`` in each block after its rows are written, and the partial is their weighted
+    sum (``weigh_rows``); otherwise both are unused placeholders."""
     for k in PRANGE(partial.size):
         lo = k * rows_per_block
         hi = min(lo + rows_per_block, nrows)
-        partial[k] = ROW(*args, lo, hi)
+        s = ROW(*args, lo, hi)
+        if WEIGHTED:
+            s = weigh_rows(row_weight[lo:hi], weighted_rows[lo:hi])
+        partial[k] = s
     total = 0.0
     for k in range(partial.size):
         total += partial[k]

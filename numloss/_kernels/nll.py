@@ -18,43 +18,49 @@ OPTIONS = options_dtype(
 )
 
 
-def index_stats(t, C, ignore_index, w):
+def index_stats(t, C, ignore_index, w, sw):
     """One pass over flat class indices ``t``: (position of the first entry outside [0, C)
     that is not ``ignore_index``, or -1; the number of entries equal to ``ignore_index``; the
-    float64 sum of ``w[t]`` over the others -- torch's "mean" denominator). Stops at the first
-    bad entry."""
+    float64 sum of ``w[t]`` (times ``sw[i]``, the sample weights per entry, unless ``sw`` is
+    empty) over the others -- the "mean" denominator). Stops at the first bad entry."""
     nign = 0
     tot = 0.0
+    weighted = sw.size > 0
     for i in range(t.size):
         v = t[i]
         if v == ignore_index:
             nign += 1
         elif v < 0 or v >= C:
             return i, nign, tot
+        elif weighted:
+            tot += np.float64(w[v]) * np.float64(sw[i])
         else:
             tot += w[v]
     return -1, nign, tot
 
 
 @inline
-def nll_run(xs, ts, out, w, ignore_index, tot, acc):
-    """NLL of a run of rows: row i has class scores ``xs[:, i]`` and class index ``ts[i]``. Adds
-    ``w[t]`` (over the entries not ignored) to ``tot`` and the losses ``-w[t] x_t`` to ``acc``,
-    in row order, and stores each row's loss (0 where ignored) in ``out[i]`` unless ``out`` is
+def nll_run(xs, ts, out, w, sws, ignore_index, tot, acc):
+    """NLL of a run of rows: row i has class scores ``xs[:, i]``, class index ``ts[i]`` and
+    sample weight ``s = sws[i]`` (1 when ``sws`` is empty). Adds ``s w[t]`` (over the entries
+    not ignored) to ``tot`` and the losses ``-s w[t] x_t`` to ``acc``, in row order, and stores each row's loss (0 where ignored) in ``out[i]`` unless ``out`` is
     empty. Returns (the run's first index outside [0, C) that is not ``ignore_index``, or -1;
     tot; acc): each index is checked before it is used. The views are indexed from 0, so the
     loop has no negative-index fix-up (see docs/performance.md)."""
     C = xs.shape[0]
     rows = out.size > 0
+    weighted = sws.size > 0
     for i in range(ts.size):
         tr = ts[i]
         loss = 0.0
         if tr != ignore_index:
             if tr < 0 or tr >= C:
                 return i, tot, acc
-            wt = w[tr]
+            wt = np.float64(w[tr])
+            if weighted:
+                wt *= np.float64(sws[i])
             tot += wt
-            loss = -(np.float64(wt) * np.float64(xs[tr, i]))
+            loss = -(wt * np.float64(xs[tr, i]))
             acc += loss
         if rows:
             out[i] = loss
@@ -62,22 +68,22 @@ def nll_run(xs, ts, out, w, ignore_index, tot, acc):
 
 
 @inline
-def nll_rows2d(x2, t1, w, ignore_index, lo, hi, out):
+def nll_rows2d(x2, t1, w, sw, ignore_index, lo, hi, out):
     """Rows [lo, hi) of an (N, C) input: (position of the first class index outside [0, C)
     that is not ``ignore_index``, or -1; the float64 sum of w[t] over the entries not ignored;
     the loss sum in row order), the row losses written to ``out`` unless it is empty (see
     ``nll_run``)."""
-    bad, tot, acc = nll_run(x2[lo:hi].T, t1[lo:hi], out[lo:hi], w, ignore_index, 0.0, 0.0)
+    bad, tot, acc = nll_run(x2[lo:hi].T, t1[lo:hi], out[lo:hi], w, sw[lo:hi], ignore_index, 0.0, 0.0)
     return (lo + bad if bad >= 0 else -1), tot, acc
 
 
 @inline
-def nll_rows(x, t, w, ignore_index, lo, hi, out):
+def nll_rows(x, t, w, sw, ignore_index, lo, hi, out):
     """``nll_rows2d`` for rows (sample, position) [lo, hi) of an (N, C, D) input, one sample's
     run of positions at a time (for D == 1, all the rows as one run)."""
     N, C, D = x.shape
     if D == 1:
-        return nll_rows2d(x[:, :, 0], t[:, 0], w, ignore_index, lo, hi, out)
+        return nll_rows2d(x[:, :, 0], t[:, 0], w, sw, ignore_index, lo, hi, out)
     tot = 0.0
     acc = 0.0
     r = lo
@@ -85,7 +91,8 @@ def nll_rows(x, t, w, ignore_index, lo, hi, out):
         n = r // D
         d0 = r - n * D
         d1 = min(D, d0 + (hi - r))
-        bad, tot, acc = nll_run(x[n, :, d0:d1], t[n, d0:d1], out[r:r + d1 - d0], w, ignore_index, tot, acc)
+        bad, tot, acc = nll_run(x[n, :, d0:d1], t[n, d0:d1], out[r:r + d1 - d0], w, sw[r:r + d1 - d0], ignore_index,
+                                tot, acc)
         if bad >= 0:
             return r + bad, tot, acc
         r += d1 - d0
@@ -106,12 +113,13 @@ def first_bad_and_sums(bad, tots, accs):
 
 
 
-def nll_sum(x, t, w, ignore_index, rows_per_block, out):
+def nll_sum(x, t, w, sw, ignore_index, rows_per_block, out):
     """The NLL forward, which also checks each class index before it is used: blocks of
     ``rows_per_block`` rows (parallel with ``PRANGE``), each summing in row order, then the blocks in order.
     Returns (position of the first entry outside [0, C) that is not ``ignore_index``, or -1; the
     float64 sum of w[t] over the entries not ignored -- torch's "mean" denominator; the loss sum), and
-    writes the row losses to ``out`` unless it is empty. Every NLL, with or without the
+    writes the row losses to ``out`` unless it is empty. ``sw``: the sample weight of each row
+    (sample and position), or empty; it multiplies the losses and the denominator's terms. Every NLL, with or without the
     gradient, takes its loss from here. A template (see ``_drivers.blocks``): ``NLL_ROWS`` is
     ``nll_rows`` for the general path's (N, C, D) views, ``nll_rows2d`` for the plain call's
     (N, C) input and (N,) targets, passed as they are -- the same blocks and numbers."""
@@ -122,7 +130,7 @@ def nll_sum(x, t, w, ignore_index, rows_per_block, out):
     for k in PRANGE(nb):
         lo = k * rows_per_block
         hi = min(lo + rows_per_block, nrows)
-        bad[k], sums[0, k], sums[1, k] = NLL_ROWS(x, t, w, ignore_index, lo, hi, out)
+        bad[k], sums[0, k], sums[1, k] = NLL_ROWS(x, t, w, sw, ignore_index, lo, hi, out)
     return first_bad_and_sums(bad, sums[0], sums[1])
 
 

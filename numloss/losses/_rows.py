@@ -5,6 +5,7 @@ is returned. Used by every loss whose terms are whole rows: the class-score loss
 row functions' contract in ``_kernels/_rowbase.py``).
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,6 +55,50 @@ def grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output):
     return _ONE[dtype], 0, (V.divide(go, denom) if reduction == "mean" else float(go))
 
 
+class RowWeights(NamedTuple):
+    """A checked per-sample ``sample_weight`` spread over the loss rows: ``rows`` (flat, one
+    weight per row of the ``"none"`` output, read-only) and their float64 ``sum`` -- the "mean"
+    denominator of a loss that counts 1 per row."""
+
+    rows: np.ndarray
+    sum: float
+
+
+def row_weights(sample_weight, dtype, loss_shape):
+    """``sample_weight`` (one weight per sample along axis 0 of ``loss_shape``, a scalar when it
+    is ``()``) as :class:`RowWeights`, or None; a ValueError naming it when it is not that."""
+    if sample_weight is None:
+        return None
+    sw = V.sample_weight(sample_weight, dtype, loss_shape, per_element=False)
+    arr = sw.array.reshape(sw.array.shape[:len(loss_shape)])  # a scalar's array is (1,)
+    return RowWeights(V.flat_readonly(arr, loss_shape), sw.total * sw.repeat)
+
+
+def mean_count(weights, nrows):
+    """What the "mean" of a loss counting 1 per row divides by: the sum of the row weights, or
+    the number of rows (NaN for none)."""
+    if weights is not None:
+        return weights.sum
+    return nrows if nrows else math.nan
+
+
+def weigh(rows, weights):
+    """``(rows * w, float64 sum of the products)`` for rows computed outside a kernel (NumPy)."""
+    if weights is None:
+        return rows, np.sum(rows, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # 0 * inf is NaN, silently, as in the kernels
+        prod = weights.rows.astype(np.float64) * rows.reshape(-1)
+    return prod.astype(rows.dtype).reshape(rows.shape), np.sum(prod)
+
+
+def weighted_factor(factor, stride, weights):
+    """The gradient factor (see :func:`grad_factor`) of the rows weighted by ``weights`` (a
+    :class:`RowWeights` or None): per row, ``w`` times ``grad_output``'s row for "none"."""
+    if weights is None:
+        return factor, stride
+    return (weights.rows * factor if stride else weights.rows), 1
+
+
 def reduce(loss_rows, total, reduction, denom, loss_shape, dtype):
     """The loss to return: the rows (``"none"``) or their float64 ``total`` (over ``denom``)."""
     if reduction == "none":
@@ -85,15 +130,19 @@ def finish(loss, grads, full_shape, input_shapes, buffers, return_grad, written=
 class Rows:
     """The kernel of one row function (see ``_kernels/_rowbase.py``), built on first use.
     ``options``: the row function's options dtype; ``n_grads``: how many gradient arrays it
-    takes (1 for the class-score kernels, 3 for the embedding ones)."""
+    takes (1 for the class-score kernels, 3 for the embedding ones); ``writes_loss``: whether
+    the row function writes ``loss_rows`` (else it only writes gradients, and weights only scale
+    them)."""
 
-    def __init__(self, row, name, options, n_grads=1):
-        self.kernel = Kernel(_drivers.blocks, name, ROW=row)
+    def __init__(self, row, name, options, n_grads=1, writes_loss=True):
+        self.kernels = [Kernel(_drivers.blocks, name, ROW=row, WEIGHTED=w) for w in (0, 1)]
         self.options = options
         self.n_grads = n_grads
+        self.writes_loss = writes_loss
 
     def __call__(self, operands, *, options=(), reduction, denom, loss_shape, full_shape, input_shapes=None,
-                 return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work=None):
+                 return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work=None,
+                 weights=None):
         """Evaluate the loss.
 
         ``operands``: the kernel's arrays in its order (read-only; placeholders where unused),
@@ -103,7 +152,8 @@ class Rows:
         rows' shape. ``input_shapes``: the shapes of the differentiable inputs (the gradients'
         order; default: one input of ``full_shape``), whose gradients the kernel computes on
         ``full_shape``. ``work``: the work units for ``_threads.threads_for`` (default: the first
-        operand's size).
+        operand's size). ``weights``: :class:`RowWeights` or None (``denom`` is then already the
+        weighted one).
         Returns the loss, or ``(loss, grad)`` (a tuple for more than one input).
         """
         first = operands[0]
@@ -117,6 +167,7 @@ class Rows:
         grads = []
         written = ()
         if return_grad:
+            factor, stride = weighted_factor(factor, stride, weights)
             written = [buf is not None and shape == full_shape for buf, shape in zip(buffers, input_shapes)]
             for buf, direct in zip(buffers, written):
                 grads.append(buf.reshape(first.shape) if direct else _buffers.empty(first.shape, dtype))
@@ -127,8 +178,10 @@ class Rows:
         loss_rows = np.empty(nrows, dtype)
         opts = np.empty(1, self.options)
         opts[0] = (return_grad, stride, scale, *options)
-        total = self.kernel(
+        weighted = weights is not None and self.writes_loss
+        total = self.kernels[weighted](
             _threads.threads_for(first.size if work is None else work), partial, rows_per_block, nrows,
+            weights.rows if weighted else placeholder(dtype, 1), loss_rows if weighted else placeholder(dtype, 1, True),
             *operands, opts, factor, loss_rows, *grads,
         )
         loss = reduce(loss_rows, total, reduction, denom, loss_shape, dtype)

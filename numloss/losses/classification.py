@@ -20,10 +20,10 @@ from .._kernels import margin as M
 from .._kernels import nll as NLL
 from .._kernels._compile import Kernel
 from ._base import loss_class
-from ._rows import Rows, finish, grad_factor, placeholder, reduce
+from ._rows import Rows, finish, grad_factor, mean_count, placeholder, reduce, row_weights, weigh, weighted_factor
 
 _CROSS_ENTROPY = Rows(CE.cross_entropy, "cross_entropy", CE.OPTIONS)
-_NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS)
+_NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS, writes_loss=False)
 _MULTI_MARGIN = Rows(M.multi_margin, "multi_margin", M.MULTI_MARGIN_OPTIONS)
 _MULTILABEL_MARGIN = Rows(M.multilabel_margin, "multilabel_margin", M.MULTILABEL_MARGIN_OPTIONS)
 _MULTILABEL_SOFT_MARGIN = Rows(M.multilabel_soft_margin, "multilabel_soft_margin",
@@ -35,6 +35,14 @@ _NLL_SUM2D = Kernel(NLL.nll_sum, "nll_sum2d", NLL_ROWS=NLL.nll_rows2d)
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
+"""
+
+_SAMPLE_WEIGHT_DOC = """
+    sample_weight: (keyword-only) one finite, non-negative weight ``s_n`` per sample, shape (N,)
+        (a scalar for an unbatched input); it weighs every row of sample n (each position of a
+        (N, C, d1, ..., dK) input). "none" gives ``s * loss``, "sum" ``sum(s * loss)``, "mean"
+        ``sum(s * loss) / sum(s * c)`` with ``c`` what the unweighted mean counts per row (see
+        above); the gradient is that of the weighted formula. Weights summing to 0 give a NaN mean.
 """
 
 # Tuning constants (their measurements: docs/performance.md, "Row kernels: measured constants").
@@ -106,12 +114,19 @@ def _class_weight(weight, C, dtype):
     return V.flat_readonly(w, view=(1, C))
 
 
-def _check_indices(t, C, ignore_index, w2, dtype):
+def _sample_rows(weights, dtype):
+    """The sample weight of each row for a kernel: ``weights.rows``, or an empty placeholder."""
+    return placeholder(dtype, 1) if weights is None else weights.rows
+
+
+def _check_indices(t, C, ignore_index, w2, dtype, weights=None):
     """Every class index in [0, C) or equal to ``ignore_index`` (else a ValueError naming
-    ``target``); returns torch's "mean" denominator: the sum of ``w[t]`` over the entries not
-    ignored (their count without ``weight``) -- one compiled pass over the targets."""
+    ``target``); returns the "mean" denominator: the sum of ``w[t]`` (times the row's sample
+    weight, ``weights`` a ``RowWeights`` or None) over the entries not ignored (their count
+    without either) -- one compiled pass over the targets."""
     w = (ones_weight(C, dtype) if w2 is None else w2)[0]
-    bad, _, total = _INDEX_STATS(1, V.flat_readonly(t, view=(t.size,)), C, ignore_index, w)
+    bad, _, total = _INDEX_STATS(1, V.flat_readonly(t, view=(t.size,)), C, ignore_index, w,
+                                 _sample_rows(weights, dtype))
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     return total
@@ -152,7 +167,7 @@ def _index_layout(x, t, name="target"):
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, *,
-                  return_grad=False, grad_output=None, gradient_out=None):
+                  sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Cross-entropy between logits ``input`` and class indices or class probabilities ``target``.
 
     ``input``: (C,), (N, C) or (N, C, d1, ..., dK) logits. ``target``: class indices (any integer
@@ -213,8 +228,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         else:
             N, D = x.shape[0], math.prod(x.shape[2:])
             loss_shape = (N,) + x.shape[2:]
-        denom = N * D if x.size else math.nan
-        grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user)
+        weights = row_weights(sample_weight, dtype, loss_shape)
+        denom = mean_count(weights, N * D if x.size else 0)
+        grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
+                       weights=weights)
         if C == 0:
             return _empty_classes(x, -0.0, reduction, denom, loss_shape, **grad_kw)
         return _CROSS_ENTROPY(
@@ -227,8 +244,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
     t = V.index_array(tarr, "target")
     N, C, D, loss_shape = _index_layout(x, t)
-    denom = _check_indices(t, C, ignore_index, w2, dtype)
-    grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user)
+    weights = row_weights(sample_weight, dtype, loss_shape)
+    denom = _check_indices(t, C, ignore_index, w2, dtype, weights)
+    grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
+                   weights=weights)
     if C == 0:
         return _empty_classes(x, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, **grad_kw)
     wsum = float(np.sum(w2, dtype=np.float64)) if w2 is not None else float(C)
@@ -248,16 +267,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, grad_output, gradient_out,
-                   user_inputs):
+                   user_inputs, weights):
     """C == 0: no kernel. Every index target is then ignored (anything else failed the range
     check): the loss rows are ``row_value``, 0 (NaN with label smoothing: torch multiplies by
-    e / C); the gradient is empty."""
+    e / C), times their sample weights; the gradient is empty."""
     dtype = x.dtype
     bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user_inputs, grad_output)
     grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)  # checks grad_output
-    rows = np.full(math.prod(loss_shape), row_value, dtype)
-    # with label smoothing torch's e / C factor is NaN, even over no rows
-    total = np.float64(math.nan) if row_value != row_value else np.sum(rows, dtype=np.float64)
+    rows, total = weigh(np.full(math.prod(loss_shape), row_value, dtype), weights)
+    if row_value != row_value:  # with label smoothing torch's e / C factor is NaN, even over no rows
+        total = np.float64(math.nan)
     loss = reduce(rows, total, reduction, denom, loss_shape, dtype)
     return finish(loss, [_buffers.empty(x.shape, dtype)], x.shape, [x.shape], bufs, return_grad)
 
@@ -276,14 +295,15 @@ def _nll_fast(x, t, ignore_index, reduction):
     C = x.shape[1]
     out = np.empty(t.size, x.dtype) if reduction == "none" else placeholder(x.dtype, 1, writeable=True)
     bad, denom, total = _NLL_SUM2D(
-        _threads.threads_for(GATHER_WORK * t.size), x, t, ones_weight(C, x.dtype)[0], ignore_index, NLL_SUM_ROWS, out)
+        _threads.threads_for(GATHER_WORK * t.size), x, t, ones_weight(C, x.dtype)[0], placeholder(x.dtype, 1),
+        ignore_index, NLL_SUM_ROWS, out)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     return reduce(out, total, reduction, denom, t.shape, x.dtype)
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
-             return_grad=False, grad_output=None, gradient_out=None):
+             sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Negative log-likelihood of log-probabilities ``input`` at class indices ``target``.
 
     ``input``: (C,), (N, C) or (N, C, d1, ..., dK); ``target`` (integer): (), (N,) or
@@ -291,7 +311,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     "mean" divides by ``sum w_t`` over the non-ignored entries (NaN when all are ignored, as
     torch). Gradient: ``-w_t / denominator`` at the target, 0 elsewhere.
     """
-    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and return_grad is False
+    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
+            and return_grad is False
             and grad_output is None and gradient_out is None and type(ignore_index) is int
             and -(2**63) <= ignore_index < 2**63 and type(reduction) is str and reduction in _REDUCTIONS
             and input.ndim == 2 and target.ndim == 1 and input.shape[0] == target.shape[0]
@@ -305,21 +326,23 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean", *,
     t = V.index_array(target, "target")
     N, C, D, loss_shape = _index_layout(x, t)
     w2 = _class_weight(weight, C, dtype)
+    weights = row_weights(sample_weight, dtype, loss_shape)
     nrows = N * D
     x3 = V.flat_readonly(x, view=(N, C, D))
     t2 = V.flat_readonly(t, view=(N, D))
     grad_kw = dict(return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
-                   user_inputs=(input, target, weight))
+                   user_inputs=(input, target, weight), weights=weights)
     return_grad = grad_kw["return_grad"] = V.want_grad(return_grad, grad_output, gradient_out)
     if C == 0:
-        denom = _check_indices(t, C, ignore_index, w2, dtype)
+        denom = _check_indices(t, C, ignore_index, w2, dtype, weights)
         return _empty_classes(x, 0.0, reduction, denom, loss_shape, **grad_kw)
     # validation, denominator and the loss (the rows for "none", else their blocked sum) in one
     # O(N) pass, parallel over its blocks; the row kernel below only writes the gradient
     w = (ones_weight(C, dtype) if w2 is None else w2)[0]
     out = np.empty(nrows, dtype) if reduction == "none" else placeholder(dtype, 1, writeable=True)
     bad, denom, total = _NLL_SUM(
-        _threads.threads_for(GATHER_WORK * nrows), x3, t2, w, ignore_index, NLL_SUM_ROWS, out)
+        _threads.threads_for(GATHER_WORK * nrows), x3, t2, w, _sample_rows(weights, dtype), ignore_index, NLL_SUM_ROWS,
+        out)
     if bad >= 0:
         _bad_index(t, bad, C, ignore_index)
     loss = reduce(out, total, reduction, denom, loss_shape, dtype)
@@ -347,7 +370,7 @@ def _matrix(x, name="input"):
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                      return_grad=False, grad_output=None, gradient_out=None):
+                      sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Multi-class hinge loss: per sample ``w_t sum_{c != t} max(0, margin - x_t + x_c)^p / C``.
 
     ``input``: (C,) or (N, C); ``target``: class indices, (N,) (or () / (1,) for one sample);
@@ -380,16 +403,17 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"target contains class index {int(bad)}, outside [0, {C})")
     w2 = _class_weight(weight, C, dtype)
     loss_shape = (nframe,) if t.ndim == 1 else ()
+    weights = row_weights(sample_weight, dtype, loss_shape)
     return _MULTI_MARGIN(
         _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, 1)), class_weight=w2),
-        full_shape=x.shape, options=(int(pv), margin), reduction=reduction, denom=nframe if nframe else math.nan,
+        full_shape=x.shape, options=(int(pv), margin), reduction=reduction, denom=mean_count(weights, nframe),
         loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out,
-        user_inputs=(input, target, weight),
+        user_inputs=(input, target, weight), weights=weights,
     )
 
 
-def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False, grad_output=None,
-                           gradient_out=None):
+def multilabel_margin_loss(input, target, reduction="mean", *, sample_weight=None, return_grad=False,
+                           grad_output=None, gradient_out=None):
     """Multi-label hinge loss. ``target`` (integer, the input's shape) lists each sample's target
     classes, ended by the first -1; with T that set, per sample
     ``sum_{j in targets} sum_{c not in T} max(0, 1 - x_j + x_c) / C`` (a class listed twice counts
@@ -409,15 +433,17 @@ def multilabel_margin_loss(input, target, reduction="mean", *, return_grad=False
         bad = t[(t < -1) | (t >= C)].flat[0]
         raise ValueError(f"target contains {int(bad)}, outside [-1, {C}) (class indices, -1 ends a row)")
     loss_shape = (N,) if x.ndim == 2 else ()
+    weights = row_weights(sample_weight, dtype, loss_shape)
     return _MULTILABEL_MARGIN(
         _class_operands(V.flat_readonly(x2, view=(N, C, 1)), target=V.flat_readonly(t, view=(N, C))),
-        full_shape=x.shape, reduction=reduction, denom=N if N else math.nan, loss_shape=loss_shape,
+        full_shape=x.shape, reduction=reduction, denom=mean_count(weights, N), loss_shape=loss_shape,
         return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=(input, target),
+        weights=weights,
     )
 
 
-def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *, return_grad=False,
-                                grad_output=None, gradient_out=None):
+def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *, sample_weight=None,
+                                return_grad=False, grad_output=None, gradient_out=None):
     """Multi-label one-versus-all logistic loss, per sample
     ``sum_c w_c (y_c softplus(-x_c) + (1 - y_c) softplus(x_c)) / C`` (torch's
     ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``), C being the input's last dimension.
@@ -441,9 +467,10 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
     C_in = x.shape[-1]
     user = (input, target, weight)
     if len(shape) != x.ndim:
-        return _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_out, user)
+        return _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_out, user, sample_weight)
     C = shape[-1]
     loss_shape = shape[:-1]
+    weights = row_weights(sample_weight, dtype, loss_shape)
     nrows = math.prod(loss_shape)
     xb = V.flat_readonly(x, shape, view=(nrows, C, 1))
     yb = V.flat_readonly(y, shape, view=(nrows, C, 1))
@@ -455,17 +482,20 @@ def multilabel_soft_margin_loss(input, target, weight=None, reduction="mean", *,
         w2 = V.flat_readonly(w, shape, view=(nrows, C))
     return _MULTILABEL_SOFT_MARGIN(
         _class_operands(xb, target_values=yb, class_weight=w2), options=(V.divide(1.0, C_in),),
-        reduction=reduction, denom=nrows if nrows else math.nan, loss_shape=loss_shape, full_shape=shape,
+        reduction=reduction, denom=mean_count(weights, nrows), loss_shape=loss_shape, full_shape=shape,
         input_shapes=(x.shape,), return_grad=return_grad, grad_output=grad_output, gradient_out=gradient_out, user_inputs=user,
+        weights=weights,
     )
 
 
-def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_out, user):
+def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_out, user, sample_weight):
     """torch's formula for target/weight with more dimensions than input (torch then sums over
     the input's last axis *counted from the front*): plain NumPy, rare."""
     dtype = x.dtype
     axis = x.ndim - 1
     C = x.shape[-1]
+    loss_shape = shape[:axis] + shape[axis + 1:]
+    weights = row_weights(sample_weight, dtype, loss_shape)
     xb = np.broadcast_to(x, shape)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         sp = np.logaddexp(0, xb).astype(dtype)
@@ -474,11 +504,12 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
         if w is not None:
             term = term * w
         rows = term.sum(axis=axis, dtype=np.float64) / C
-    loss_shape = rows.shape
-    denom = rows.size if rows.size else math.nan
+    denom = mean_count(weights, rows.size)
     bufs = V.gradient_buffers(gradient_out, return_grad, [x.shape], dtype, user, grad_output)
     factor, stride, scale = grad_factor(reduction, denom, loss_shape, dtype, return_grad, grad_output)
-    loss = reduce(rows.astype(dtype), rows.sum(), reduction, denom, loss_shape, dtype)
+    factor, stride = weighted_factor(factor, stride, weights)
+    loss_rows, total = weigh(rows, weights)
+    loss = reduce(loss_rows.astype(dtype), total, reduction, denom, loss_shape, dtype)
     if not return_grad:
         return loss
     row_factors = (factor.reshape(loss_shape) if stride else np.asarray(factor[0])) * np.float64(scale)
@@ -492,7 +523,7 @@ def _mlsm_numpy(x, y, w, shape, reduction, return_grad, grad_output, gradient_ou
 
 
 for _f in (cross_entropy, nll_loss, multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss):
-    _f.__doc__ += _GRAD_DOC
+    _f.__doc__ += _SAMPLE_WEIGHT_DOC + _GRAD_DOC
 
 CrossEntropyLoss = loss_class(
     "CrossEntropyLoss", cross_entropy,

@@ -13,10 +13,18 @@ import numpy as np
 from .. import _validate as V
 from .._kernels import embedding as EK
 from ._base import Loss, loss_class
-from ._rows import Rows, placeholder, reduce
+from ._rows import Rows, mean_count, placeholder, reduce, row_weights, weigh
 
 _COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_grads=3)
 _TRIPLET = Rows(EK.triplet, "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
+
+_SAMPLE_WEIGHT_DOC = """
+    sample_weight: (keyword-only) one finite, non-negative weight ``s_n`` per sample (per row of
+        the ``"none"`` output along axis 0; a scalar for one unbatched sample): "none" gives
+        ``s * loss``, "sum" ``sum(s * loss)``, "mean" ``sum(s * loss) / sum(s)`` (each row of a
+        sample counted once); the gradients are those of the weighted formula. Weights summing to
+        0 give a NaN mean.
+"""
 
 _GRAD_DOC = """
     return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
@@ -24,16 +32,16 @@ _GRAD_DOC = """
 """
 
 
-def _embedding_rows(rows, inputs, full, rows_shape, target=None, **kw):
+def _embedding_rows(rows, inputs, full, rows_shape, sample_weight, loss_shape, target=None, **kw):
     """Run an embedding row kernel on ``inputs`` broadcast to ``full`` and viewed as
     ``rows_shape`` (R, D); gradients are returned in the inputs' shapes."""
     dtype = inputs[0].dtype
+    weights = row_weights(sample_weight, dtype, loss_shape)
     arrays = [V.flat_readonly(x, full, view=rows_shape) for x in inputs]
     operands = arrays + [placeholder(dtype, 2)] * (3 - len(arrays))
     operands.append(placeholder(dtype, 1) if target is None else target)
-    nrows = rows_shape[0]
-    return rows(operands, denom=nrows if nrows else math.nan, full_shape=full,
-                input_shapes=[x.shape for x in inputs], work=arrays[0].size * len(arrays), **kw)
+    return rows(operands, denom=mean_count(weights, rows_shape[0]), full_shape=full, loss_shape=loss_shape,
+                input_shapes=[x.shape for x in inputs], work=arrays[0].size * len(arrays), weights=weights, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -41,8 +49,8 @@ def _embedding_rows(rows, inputs, full, rows_shape, target=None, **kw):
 # --------------------------------------------------------------------------------------------
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", *, return_grad=False,
-                          grad_output=None, gradient_out=None):
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", *, sample_weight=None,
+                          return_grad=False, grad_output=None, gradient_out=None):
     """Cosine embedding loss: with ``cos = x1.x2 / sqrt((|x1|^2 + e)(|x2|^2 + e))`` and torch's
     EPSILON ``e = float32(1e-12)`` (also for float64 inputs), the loss is ``1 - cos`` where
     ``target == 1``, ``max(0, cos - margin)`` where ``target == -1``, and 0 for any other target
@@ -79,8 +87,8 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean", 
     # torch sums each input's squares over its own last axis (not the broadcast one)
     f1, f2 = ((1.0 / D if D else 0.0) if x.shape[-1] != D else 1.0 for x in inputs)
     return _embedding_rows(
-        _COSINE, inputs, full, (rows, D), target=V.flat_readonly(t, loss_shape), options=(margin, f1, f2),
-        reduction=reduction, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
+        _COSINE, inputs, full, (rows, D), sample_weight, loss_shape, target=V.flat_readonly(t, loss_shape),
+        options=(margin, f1, f2), reduction=reduction, return_grad=return_grad, grad_output=grad_output,
         gradient_out=gradient_out, user_inputs=(input1, input2, target),
     )
 
@@ -121,25 +129,29 @@ def _margin(margin):
     return margin
 
 
-def _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_grad, grad_output, gradient_out):
+def _triplet_layout(inputs):
+    """(broadcast shape, rows, D, loss shape) of the triplet inputs."""
     full = V.broadcast_shape(dict(zip(("anchor", "positive", "negative"), inputs)))
     if len(full) == 0:
-        rows, D, loss_shape = 1, 1, ()
-    else:
-        D = full[-1]
-        loss_shape = full[:-1]
-        rows = math.prod(loss_shape)
+        return full, 1, 1, ()
+    return full, math.prod(full[:-1]), full[-1], full[:-1]
+
+
+def _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_grad, grad_output, gradient_out,
+             sample_weight):
+    full, rows, D, loss_shape = _triplet_layout(inputs)
     if D == 0 and distance == EK.PNORM and (p < 0 or math.isinf(p)):
         raise ValueError(f"p={p} has no norm over an empty last dimension (the inputs have shape {full})")
     return _embedding_rows(
-        _TRIPLET, inputs, full, (rows, D), options=(distance, swap, _P_KINDS.get(p, EK.P_OTHER), margin, p, eps),
-        reduction=reduction, loss_shape=loss_shape, return_grad=return_grad, grad_output=grad_output,
+        _TRIPLET, inputs, full, (rows, D), sample_weight, loss_shape,
+        options=(distance, swap, _P_KINDS.get(p, EK.P_OTHER), margin, p, eps),
+        reduction=reduction, return_grad=return_grad, grad_output=grad_output,
         gradient_out=gradient_out, user_inputs=user,
     )
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean", *,
-                        return_grad=False, grad_output=None, gradient_out=None):
+                        sample_weight=None, return_grad=False, grad_output=None, gradient_out=None):
     """Triplet margin loss ``max(0, margin + d(a, p) - d(a, n))`` with torch's pairwise distance
     ``d(x, y) = ||x - y + eps||_p`` over the last dimension; ``swap=True`` uses
     ``min(d(a, n), d(p, n))`` (Balntas et al., "Learning local feature descriptors with triplets
@@ -158,12 +170,12 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     swap = V.flag(swap, "swap")
     reduction = V.reduction(reduction)
     return _triplet(inputs, (anchor, positive, negative), EK.PNORM, p, eps, margin, swap, reduction, return_grad,
-                    grad_output, gradient_out)
+                    grad_output, gradient_out, sample_weight)
 
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
-                                      swap=False, reduction="mean", return_grad=False, grad_output=None,
-                                      gradient_out=None):
+                                      swap=False, reduction="mean", sample_weight=None, return_grad=False,
+                                      grad_output=None, gradient_out=None):
     """Triplet margin loss ``max(0, margin + d(a, p) - d(a, n))`` with a chosen distance.
 
     ``distance_function``:
@@ -194,7 +206,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
             )
         distance, p, eps = spec
         return _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_grad, grad_output,
-                        gradient_out)
+                        gradient_out, sample_weight)
     if not callable(distance_function):
         raise TypeError(f"distance_function must be None, a name or a callable, got {distance_function!r}")
     if V.want_grad(return_grad, grad_output, gradient_out):
@@ -204,10 +216,12 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
             "differentiate your distance yourself (e.g. with return_grad=False here and an autodiff "
             "library for d(x1, x2))"
         )
-    return _callable_triplet(inputs, distance_function, margin, swap, reduction)
+    loss_shape = _triplet_layout(inputs)[3]
+    weights = row_weights(sample_weight, inputs[0].dtype, loss_shape)
+    return _callable_triplet(inputs, distance_function, margin, swap, reduction, loss_shape, weights)
 
 
-def _callable_triplet(inputs, f, margin, swap, reduction):
+def _callable_triplet(inputs, f, margin, swap, reduction, loss_shape, weights):
     dtype = inputs[0].dtype
     views = []
     for x in inputs:
@@ -227,13 +241,19 @@ def _callable_triplet(inputs, f, margin, swap, reduction):
     with np.errstate(invalid="ignore", over="ignore"):
         z = (dtype.type(margin) + dp) - dn
         loss = np.where(z < 0, dtype.type(0), z).astype(dtype)
-    return reduce(loss.reshape(-1), np.sum(loss, dtype=np.float64), reduction, loss.size if loss.size else math.nan,
-                  loss.shape, dtype)
+    if weights is None:
+        return reduce(loss.reshape(-1), np.sum(loss, dtype=np.float64), reduction, mean_count(None, loss.size),
+                      loss.shape, dtype)
+    if loss.shape != loss_shape:
+        raise ValueError(f"distance_function must return one distance per row, shape {loss_shape}, to weigh the "
+                         f"rows with sample_weight; the losses have shape {loss.shape}")
+    rows, total = weigh(loss, weights)
+    return reduce(rows.reshape(-1), total, reduction, mean_count(weights, loss.size), loss_shape, dtype)
 
 
-cosine_embedding_loss.__doc__ += _GRAD_DOC.format("input1, d loss / d input2")
-triplet_margin_loss.__doc__ += _GRAD_DOC.format("anchor, d loss / d positive, d loss / d negative")
-triplet_margin_with_distance_loss.__doc__ += _GRAD_DOC.format(
+cosine_embedding_loss.__doc__ += _SAMPLE_WEIGHT_DOC + _GRAD_DOC.format("input1, d loss / d input2")
+triplet_margin_loss.__doc__ += _SAMPLE_WEIGHT_DOC + _GRAD_DOC.format("anchor, d loss / d positive, d loss / d negative")
+triplet_margin_with_distance_loss.__doc__ += _SAMPLE_WEIGHT_DOC + _GRAD_DOC.format(
     "anchor, d loss / d positive, d loss / d negative"
 )
 
