@@ -33,23 +33,18 @@ class Loss:
     def __call__(self, *inputs, sample_weight=None):
         """The loss of ``inputs`` (the functional form's positional arguments), optionally
         weighted by ``sample_weight``."""
-        return type(self).function(*inputs, **self.kwargs, **_weights(sample_weight))
+        return type(self).function(*inputs, **self.kwargs, sample_weight=sample_weight)
 
     def value_and_grad(self, *inputs, sample_weight=None, grad_output=None, gradient_out=None):
         """``(loss, grad)`` in one fused pass; see the functional form for ``grad``'s layout."""
         return type(self).function(
-            *inputs, **self.kwargs, **_weights(sample_weight),
+            *inputs, **self.kwargs, sample_weight=sample_weight,
             return_grad=True, grad_output=grad_output, gradient_out=gradient_out,
         )
 
     def __repr__(self):
         args = ", ".join(f"{k}={describe(v)}" for k, v in self.kwargs.items())
         return f"{type(self).__name__}({args})"
-
-
-def _weights(sample_weight):
-    """``sample_weight`` as a keyword argument, passed on only when given."""
-    return {} if sample_weight is None else {"sample_weight": sample_weight}
 
 
 def loss_class(name, function, options, doc=None):
