@@ -62,6 +62,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     ``target`` must have ``input``'s shape; ``weight`` and ``pos_weight`` broadcast to it
     (``pos_weight`` typically over the last, class, dimension).
     """
+    grads = grad_options(return_grad, grad_output, gradient_out)
+    if pos_weight is None:
+        fast = _BCE_LOGITS.fast(input, target, reduction, weight=weight, sample_weight=sample_weight, **grads)
+        if fast is not None:
+            return fast
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
     V.same_shape(x, t, "input", "target")
@@ -72,8 +77,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         kernel = _BCE_LOGITS_POS
     return kernel(
         operands, x.dtype, reduction=V.reduction(reduction), weight=_weight_for(weight, x),
-        sample_weight=sample_weight, user_inputs=(input, target, weight, pos_weight),
-        **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target, weight, pos_weight), **grads,
     )
 
 
