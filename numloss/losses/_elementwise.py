@@ -26,6 +26,9 @@ def _options(dtype, params, scale):
 
 
 def _cached_options(dtype, params, scale):
+    """:func:`_options`, cached; a zero option is not (0.0 and -0.0 are one dict key)."""
+    if 0.0 in params:
+        return _options(dtype, params, scale)
     key = (dtype, params, scale)
     opts = _OPTIONS.get(key)
     if opts is None:

@@ -92,9 +92,13 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     log_input = V.flag(log_input, "log_input")
     full = V.flag(full, "full")
     eps = V.real_scalar(eps, "eps")
+    kernel, params = (_POISSON_LOG, (float(full),)) if log_input else (_POISSON, (float(full), eps))
+    fast = kernel.fast(input, target, reduction, params, sample_weight=sample_weight,
+                       **grad_options(return_grad, grad_output, gradient_out))
+    if fast is not None:
+        return fast
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
-    kernel, params = (_POISSON_LOG, (float(full),)) if log_input else (_POISSON, (float(full), eps))
     return kernel(
         {"input": x, "target": t}, x.dtype, reduction=V.reduction(reduction), params=params,
         sample_weight=sample_weight, user_inputs=(input, target),
