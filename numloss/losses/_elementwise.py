@@ -26,8 +26,8 @@ def _options(dtype, params, scale):
 
 
 def _cached_options(dtype, params, scale):
-    """:func:`_options`, cached; a zero option is not (0.0 and -0.0 are one dict key)."""
-    if 0.0 in params:
+    """:func:`_options`, cached; not for a -0.0 option (0.0 and -0.0 are one dict key)."""
+    if 0.0 in params and any(math.copysign(1.0, p) < 0 for p in params if p == 0.0):
         return _options(dtype, params, scale)
     key = (dtype, params, scale)
     opts = _OPTIONS.get(key)
