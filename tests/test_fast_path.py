@@ -70,3 +70,25 @@ def test_parts_and_errors_after_warm_calls():
     with pytest.raises(ValueError, match="grad_output"):
         numloss.mse_loss(x, y, grad_output=2.0)
 
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_rmse_loss_and_grad_match_torch(reduction):
+    x, y = _data("mse_loss", (3, 4), np.float64)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = torch.sqrt(F.mse_loss(tx, torch.from_numpy(y), reduction=reduction))
+    want.backward()
+    for _ in range(3):
+        loss, grad = numloss.rmse_loss(x, y, reduction=reduction, return_grad=True)
+        np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_grad_output_zero_keeps_its_sign():
+    x, y = _data("mse_loss", (10,), np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    for go in (0.0, -0.0, 0.0, -0.0, 2.0):
+        tx.grad = None
+        F.mse_loss(tx, torch.from_numpy(y), reduction="sum").backward(torch.tensor(go))
+        _, grad = numloss.mse_loss(x, y, reduction="sum", return_grad=True, grad_output=go)
+        assert np.array_equal(np.signbit(grad), np.signbit(tx.grad.numpy())) and np.array_equal(grad, tx.grad.numpy())

@@ -189,15 +189,17 @@ class Elementwise:
 
         It is: ndarrays ``x`` and ``y`` (exactly), of one shape and one native float32/float64
         dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
-        weight, sample weight, ``grad_output`` or ``gradient_out``; a serial size; not inside
+        weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
+        ``return_grad=True``, a Python float (rmse's chain rule); a serial size; not inside
         ``_parts.collecting()``; and the general path has run this kernel (dtype, gradient or
         not) before. It then runs the same compiled kernel with the same numbers as the general
         path, through its entry point (no Numba type dispatch). The entry point was compiled
         for read-only 1-D arrays and is given the user's arrays as 1-D views: their types match
         it exactly, and the kernel does not write to them."""
         if (type(x) is not np.ndarray or type(y) is not np.ndarray or type(reduction) is not str
-                or weight is not None or sample_weight is not None or grad_output is not None
-                or gradient_out is not None or (return_grad is not True and return_grad is not False)):
+                or weight is not None or sample_weight is not None or gradient_out is not None
+                or (return_grad is not True and return_grad is not False)
+                or grad_output is not None and (return_grad is False or type(grad_output) is not float)):
             return None
         dtype = x.dtype
         entry = self._entries.get((dtype, return_grad))
@@ -219,8 +221,11 @@ class Elementwise:
         if not return_grad:
             total = entry(a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused, partial)
             return dtype.type(V.divide(total, n) if mean else total)
+        go = 1.0 if grad_output is None else grad_output
+        scale = V.divide(go, n) if mean else go
+        if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
+            return None
         grad = _buffers.empty(x.shape, dtype)
-        scale = V.divide(1.0, n) if mean else 1.0
         total = entry(a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
                       grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
         return dtype.type(V.divide(total, n) if mean else total), grad
