@@ -170,7 +170,6 @@ class Elementwise:
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
-
     def _record_entry(self, kernel, dtype, grad, args):
         """Remember the compiled entry point of the serial ``kernel`` for the argument types of
         ``args`` (the general path's call that :meth:`fast` repeats), once per (dtype, grad)."""
