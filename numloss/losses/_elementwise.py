@@ -13,6 +13,30 @@ from .._kernels._compile import Kernel
 # Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
 _UNUSED = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
 
+# The kernels' options arrays of the fast path, by (dtype, params, scale); never written to.
+_OPTIONS = {}
+_OPTIONS_MAX = 256
+
+
+def _options(dtype, params, scale):
+    """The kernel's options ``(p0, p1, p2, scale)`` as an array of ``dtype`` (an option beyond
+    float32's range is inf, as in torch)."""
+    with np.errstate(over="ignore"):
+        return np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
+
+
+def _cached_options(dtype, params, scale):
+    """:func:`_options`, cached; not for a -0.0 option (0.0 and -0.0 are one dict key)."""
+    if 0.0 in params and any(math.copysign(1.0, p) < 0 for p in params if p == 0.0):
+        return _options(dtype, params, scale)
+    key = (dtype, params, scale)
+    opts = _OPTIONS.get(key)
+    if opts is None:
+        if len(_OPTIONS) >= _OPTIONS_MAX:
+            _OPTIONS.clear()
+        opts = _OPTIONS[key] = _options(dtype, params, scale)
+    return opts
+
 
 class Elementwise:
     """The kernels of one element function (see ``_kernels/elementwise.py``), one per
@@ -22,6 +46,7 @@ class Elementwise:
         self.elem = elem
         self.nin = nin
         self._kernels = {}
+        self._entries = {}  # (dtype, grad): compiled entry point of the fast path's kernel
 
     def kernel(self, weighted, none, grad, ngrad):
         key = (weighted, none, grad, ngrad)
@@ -108,22 +133,23 @@ class Elementwise:
         out = _buffers.empty(shape, dtype) if none else None
 
         kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1))
-        with np.errstate(over="ignore"):  # an option beyond float32's range is inf, as in torch
-            options = np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
-        total = kernel(
-            _threads.threads_for(n),
+        args = (
             flat[0],
             flat[1],
             flat[2] if self.nin == 3 else flat[0],
             flat[0] if w is None else w,
             inner,
-            options,
+            _options(dtype, params, scale),
             go_arr,
             out.reshape(-1) if none else unused,
             gflat[0] if gflat else unused,
             gflat[1] if len(gflat) > 1 else unused,
             np.empty(_drivers.n_blocks(n), np.float64),
         )
+        n_threads = _threads.threads_for(n)
+        total = kernel(n_threads, *args)
+        if n_threads == 1 and not (weighted or none or self.nin == 3 or len(gflat) > 1):
+            self._record_entry(kernel, dtype, return_grad, args)
 
         if none:
             loss = out
@@ -143,6 +169,65 @@ class Elementwise:
                     g = bufs[slot]
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
+
+    def _record_entry(self, kernel, dtype, grad, args):
+        """Remember the compiled entry point of the serial ``kernel`` for the argument types of
+        ``args`` (the general path's call that :meth:`fast` repeats), once per (dtype, grad)."""
+        if (dtype, grad) in self._entries:
+            return
+        disp = kernel.dispatcher(False)
+        sig = tuple(disp.typeof_pyval(a) for a in args)
+        cres = disp.overloads.get(sig)
+        if cres is not None and all(getattr(t, "aligned", True) for t in sig):
+            self._entries[(dtype, grad)] = cres.entry_point
+
+    def fast(self, x, y, reduction, params=(), *, weight=None, sample_weight=None,
+             return_grad=False, grad_output=None, gradient_out=None):
+        """The commonest call without the general path's argument handling, or ``None`` when
+        this call is not one (the caller then takes the general path, which checks everything).
+
+        It is: ndarrays ``x`` and ``y`` (exactly), of one shape and one native float32/float64
+        dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
+        weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
+        ``return_grad=True``, a Python float (rmse's chain rule); a serial size; not inside
+        ``_parts.collecting()``; and the general path has run this kernel (dtype, gradient or
+        not) before. It then runs the same compiled kernel with the same numbers as the general
+        path, through its entry point (no Numba type dispatch). The entry point was compiled
+        for read-only 1-D arrays and is given the user's arrays as 1-D views: their types match
+        it exactly, and the kernel does not write to them."""
+        if (type(x) is not np.ndarray or type(y) is not np.ndarray or type(reduction) is not str
+                or weight is not None or sample_weight is not None or gradient_out is not None
+                or (return_grad is not True and return_grad is not False)
+                or grad_output is not None and (return_grad is False or type(grad_output) is not float)):
+            return None
+        dtype = x.dtype
+        entry = self._entries.get((dtype, return_grad))
+        if entry is None or y.dtype != dtype or x.shape != y.shape or _parts.wanted():
+            return None
+        fx, fy = x.flags, y.flags
+        if not (fx.c_contiguous and fx.aligned and fy.c_contiguous and fy.aligned):
+            return None
+        mean = reduction == "mean"
+        if not mean and reduction != "sum":
+            return None
+        n = x.size
+        if _threads.threads_for(n) != 1:
+            return None
+        a = x if x.ndim == 1 else x.reshape(-1)
+        b = y if y.ndim == 1 else y.reshape(-1)
+        unused = _UNUSED[dtype]
+        partial = np.empty(_drivers.n_blocks(n), np.float64)
+        if not return_grad:
+            total = entry(a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused, partial)
+            return dtype.type(V.divide(total, n) if mean else total)
+        go = 1.0 if grad_output is None else grad_output
+        scale = V.divide(go, n) if mean else go
+        if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
+            return None
+        grad = _buffers.empty(x.shape, dtype)
+        total = entry(a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
+                      grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
+        return dtype.type(V.divide(total, n) if mean else total), grad
 
 
 def _kernel_weights(weight, sw, shape):

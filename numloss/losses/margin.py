@@ -16,6 +16,10 @@ def soft_margin_loss(input, target, reduction="mean", *, sample_weight=None, ret
 
     ``target`` (usually ±1) must broadcast to ``input``'s shape; the result has input's shape.
     """
+    fast = _SOFT_MARGIN.fast(input, target, reduction, sample_weight=sample_weight,
+                             **grad_options(return_grad, grad_output, gradient_out))
+    if fast is not None:
+        return fast
     x = V.float_array(input, "input")
     y = V.float_like(target, x.dtype, "target")
     if V.broadcast_shape({"input": x, "target": y}) != x.shape:
@@ -31,6 +35,10 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean", *, sample_
     """Hinge embedding loss: ``input`` where ``target == 1``, ``max(0, margin - input)`` where
     ``target == -1``; other target values get the sum of both terms, as in torch."""
     margin = V.real_scalar(margin, "margin")
+    fast = _HINGE_EMBEDDING.fast(input, target, reduction, (margin,), sample_weight=sample_weight,
+                                 **grad_options(return_grad, grad_output, gradient_out))
+    if fast is not None:
+        return fast
     x = V.float_array(input, "input")
     y = V.float_like(target, x.dtype, "target")
     return _HINGE_EMBEDDING(

@@ -62,6 +62,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     ``target`` must have ``input``'s shape; ``weight`` and ``pos_weight`` broadcast to it
     (``pos_weight`` typically over the last, class, dimension).
     """
+    grads = grad_options(return_grad, grad_output, gradient_out)
+    if pos_weight is None:
+        fast = _BCE_LOGITS.fast(input, target, reduction, weight=weight, sample_weight=sample_weight, **grads)
+        if fast is not None:
+            return fast
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
     V.same_shape(x, t, "input", "target")
@@ -72,8 +77,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         kernel = _BCE_LOGITS_POS
     return kernel(
         operands, x.dtype, reduction=V.reduction(reduction), weight=_weight_for(weight, x),
-        sample_weight=sample_weight, user_inputs=(input, target, weight, pos_weight),
-        **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target, weight, pos_weight), **grads,
     )
 
 
@@ -88,9 +92,13 @@ def poisson_nll_loss(input, target, log_input=True, full=False, eps=1e-8, reduct
     log_input = V.flag(log_input, "log_input")
     full = V.flag(full, "full")
     eps = V.real_scalar(eps, "eps")
+    kernel, params = (_POISSON_LOG[full], ()) if log_input else (_POISSON[full], (eps,))
+    fast = kernel.fast(input, target, reduction, params, sample_weight=sample_weight,
+                       **grad_options(return_grad, grad_output, gradient_out))
+    if fast is not None:
+        return fast
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
-    kernel, params = (_POISSON_LOG[full], ()) if log_input else (_POISSON[full], (eps,))
     return kernel(
         {"input": x, "target": t}, x.dtype, reduction=V.reduction(reduction), params=params,
         sample_weight=sample_weight, user_inputs=(input, target),

@@ -5,6 +5,7 @@ differ) and return d(loss)/d(input) with ``return_grad=True``.
 """
 import math
 
+import numpy as np
 
 from .. import _parts
 from .. import _validate as V
@@ -17,6 +18,7 @@ _MSE = Elementwise(E.mse)
 _HUBER = Elementwise(E.huber)
 _SMOOTH_L1 = Elementwise(E.smooth_l1)
 _MSLE = Elementwise(E.msle)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 _GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
@@ -26,6 +28,11 @@ _GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: s
 def _regression(kernel, input, target, reduction, weight, params, weighted_mean, sample_weight, grads):
     """Shared argument handling; ``weighted_mean``: a weighted \"mean\" divides by sum(weight).
     ``kernel`` may be a function of the result dtype (the choice depends on it)."""
+    if isinstance(kernel, Elementwise) or type(input) is np.ndarray and input.dtype in _FLOATS:
+        fast = (kernel if isinstance(kernel, Elementwise) else kernel(input.dtype)).fast(
+            input, target, reduction, params, weight=weight, sample_weight=sample_weight, **grads)
+        if fast is not None:
+            return fast
     x = V.float_array(input, "input")
     if not isinstance(kernel, Elementwise):
         kernel = kernel(x.dtype)

@@ -1,0 +1,94 @@
+"""The elementwise losses' fast path (``Elementwise.fast``): a repeated call on plain
+C-contiguous arrays gives torch's numbers and gradients, and everything the general path does
+around it (Parts under ``collecting``, errors) still happens."""
+import numpy as np
+import pytest
+
+import numloss
+from numloss import _parts
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+# (numloss function, torch function, extra keyword options)
+CASES = [
+    (numloss.mse_loss, F.mse_loss, {}),
+    (numloss.l1_loss, F.l1_loss, {}),
+    (numloss.huber_loss, F.huber_loss, {"delta": 0.5}),
+    (numloss.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, {}),
+    (numloss.poisson_nll_loss, F.poisson_nll_loss, {"log_input": False, "full": True}),
+    (numloss.soft_margin_loss, F.soft_margin_loss, {}),
+    (numloss.hinge_embedding_loss, F.hinge_embedding_loss, {"margin": 0.5}),
+]
+
+
+def _data(name, shape, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    y = rng.standard_normal(shape).astype(dtype)
+    if name == "poisson_nll_loss":
+        x, y = np.abs(x), np.abs(y)
+    if name in ("binary_cross_entropy_with_logits",):
+        y = (y > 0).astype(dtype)
+    if name in ("soft_margin_loss", "hinge_embedding_loss"):
+        y = np.where(y > 0, 1, -1).astype(dtype)
+    return np.asarray(x, dtype), np.asarray(y, dtype)
+
+
+@pytest.mark.parametrize("fn, ref, kw", CASES, ids=[c[0].__name__ for c in CASES])
+@pytest.mark.parametrize("shape", [(10,), (3, 4), ()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_repeated_calls_match_torch(fn, ref, kw, shape, dtype, reduction):
+    x, y = _data(fn.__name__, shape, dtype)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = ref(tx, torch.from_numpy(y), reduction=reduction, **kw)
+    want.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(3):  # the first call may take the general path; later ones the fast one
+        loss, grad = fn(x, y, reduction=reduction, return_grad=True, **kw)
+        assert loss.dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
+        np.testing.assert_allclose(loss, want.item(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=tol, atol=tol)
+        value = fn(x, y, reduction=reduction, **kw)
+        assert type(value) is np.dtype(dtype).type
+        np.testing.assert_allclose(value, want.item(), rtol=tol, atol=tol)
+
+
+def test_parts_and_errors_after_warm_calls():
+    x, y = _data("mse_loss", (10,), np.float32)
+    for _ in range(2):
+        numloss.mse_loss(x, y)
+    with _parts.collecting():
+        parts = numloss.mse_loss(x, y)
+    assert isinstance(parts, _parts.Parts) and parts.denom == 10 and parts.count == 10
+    np.testing.assert_allclose(parts.total, np.sum((x.astype(np.float64) - y) ** 2), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        numloss.mse_loss(x, y, reduction="avg")
+    with pytest.raises(TypeError, match="return_grad"):
+        numloss.mse_loss(x, y, return_grad=1)
+    with pytest.raises(ValueError, match="grad_output"):
+        numloss.mse_loss(x, y, grad_output=2.0)
+
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_rmse_loss_and_grad_match_torch(reduction):
+    x, y = _data("mse_loss", (3, 4), np.float64)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = torch.sqrt(F.mse_loss(tx, torch.from_numpy(y), reduction=reduction))
+    want.backward()
+    for _ in range(3):
+        loss, grad = numloss.rmse_loss(x, y, reduction=reduction, return_grad=True)
+        np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_grad_output_zero_keeps_its_sign():
+    x, y = _data("mse_loss", (10,), np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    for go in (0.0, -0.0, 0.0, -0.0, 2.0):
+        tx.grad = None
+        F.mse_loss(tx, torch.from_numpy(y), reduction="sum").backward(torch.tensor(go))
+        _, grad = numloss.mse_loss(x, y, reduction="sum", return_grad=True, grad_output=go)
+        assert np.array_equal(np.signbit(grad), np.signbit(tx.grad.numpy())) and np.array_equal(grad, tx.grad.numpy())
