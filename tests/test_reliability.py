@@ -445,6 +445,24 @@ def test_huber_infinite_delta_and_tiny_smooth_l1_beta_match_torch():  # issue 17
     _assert_matches(numloss.smooth_l1_loss(x, y, reduction="none", beta=1e-50, return_grad=True), want)
 
 
+@pytest.mark.parametrize("shape", [(64, 5), (64, 300), (8, 5, 7)])  # tile, row and spatial paths
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_weight_of_an_absent_class_leaves_gradients_finite(shape, bad):  # issue 17 item 5
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    t = rng.integers(1, shape[1], (shape[0],) + shape[2:])  # class 0 never occurs
+    w = np.ones(shape[1], np.float32)
+    w[0] = bad
+    for reduction in ("mean", "sum"):
+        want = _torch_value_and_grad(torch, torch.nn.functional.cross_entropy, (x, t), weight=torch.from_numpy(w),
+                                     reduction=reduction)
+        got = numloss.cross_entropy(x, t, weight=w, reduction=reduction, return_grad=True)
+        assert np.isfinite(got[1]).all()
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("bad", [1.5, -0.1, math.nan])
 def test_binary_cross_entropy_refuses_targets_outside_0_1(bad):  # issue 17 item 7
     p = np.array([0.2, 0.7])

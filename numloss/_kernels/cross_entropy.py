@@ -224,7 +224,10 @@ def cross_entropy_tile(xn, yn, gn, tv, wv, opt, grad_factor, loss_rows, r, d0, n
             loss = wt * ((np.float64(m[j]) - np.float64(xn[tr, d0 + j])) + lse[j])
             if kind == SMOOTHED_INDEX:
                 loss = keep * loss + per_class * (lse[j] * wsum - q[j])
-            a[j] = like(a, sc * (keep * wt + per_class * wsum) / s[j])
+            # the smoothing term only where there is smoothing: a NaN or inf class weight of a
+            # class that never occurs must not reach the other rows' gradients (as in torch)
+            spread = per_class * wsum if kind == SMOOTHED_INDEX else 0.0
+            a[j] = like(a, sc * (keep * wt + spread) / s[j])
             b[j] = like(b, sc * per_class)
             fix[j] = like(fix, sc * keep * wt)
         loss_rows[r + j] = loss
