@@ -99,6 +99,33 @@ def multi_margin(scores, target, target_values, class_weight, options, grad_fact
 
 
 
+@inline
+def _hinge_terms(xr, other, base, gr, kc, write_grad):
+    """(sum of z, count) over the non-target classes c (``other[c]`` != 0) where
+    z = base + x_c > 0, in float64 partial sums; with ``write_grad`` (a constant at each call
+    site, so the forward's loop has no stores) adds ``kc`` to ``gr[c]`` at each."""
+    zero = like(xr, 0)
+    one = like(xr, 1)
+    s = 0.0
+    cnt = 0.0
+    for b0 in range(0, xr.size, PARTIAL_LEN):
+        xb = xr[b0:b0 + PARTIAL_LEN]
+        ob = other[b0:b0 + PARTIAL_LEN]
+        gb = gr[b0:b0 + PARTIAL_LEN]
+        u = zero
+        v = zero
+        for c in range(xb.size):
+            z = base + xb[c]
+            on = (z > zero) and (ob[c] != zero)
+            u = radd(u, z if on else zero)
+            if write_grad:
+                v = radd(v, one if on else zero)
+                gb[c] += kc if on else zero
+        s += u
+        cnt += v
+    return s, cnt
+
+
 @row_function
 def multilabel_margin(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
     """Rows [lo, hi) of the (N, C, 1) ``scores``; ``target`` (N, C) target classes, ended by -1."""
@@ -127,33 +154,13 @@ def multilabel_margin(scores, target, target_values, class_weight, options, grad
             fill(gr, zero)
         s = 0.0
         for j in range(k):
-            base = one - xr[tr[j]]
+            tj = tr[j]
             if write_grad:
-                cnt = 0.0
-                for b0 in range(0, C, PARTIAL_LEN):
-                    xb = xr[b0:b0 + PARTIAL_LEN]
-                    ob = other[b0:b0 + PARTIAL_LEN]
-                    gb = gr[b0:b0 + PARTIAL_LEN]
-                    u = zero
-                    v = zero
-                    for c in range(xb.size):
-                        z = base + xb[c]
-                        on = (z > zero) and (ob[c] != zero)
-                        u = radd(u, z if on else zero)
-                        v = radd(v, one if on else zero)
-                        gb[c] += kc if on else zero
-                    s += u
-                    cnt += v
-                gr[tr[j]] -= like(scores, coef * cnt)
+                u, cnt = _hinge_terms(xr, other, one - xr[tj], gr, kc, True)
+                gr[tj] -= like(scores, coef * cnt)
             else:
-                for b0 in range(0, C, PARTIAL_LEN):
-                    xb = xr[b0:b0 + PARTIAL_LEN]
-                    ob = other[b0:b0 + PARTIAL_LEN]
-                    u = zero
-                    for c in range(xb.size):
-                        z = base + xb[c]
-                        u = radd(u, z if (z > zero) and (ob[c] != zero) else zero)
-                    s += u
+                u, cnt = _hinge_terms(xr, other, one - xr[tj], gr, kc, False)
+            s += u
         loss = s / C
         loss_rows[r] = loss
         acc += loss
