@@ -4,6 +4,7 @@ Each batch is one call of the function inside :func:`numloss._parts.collecting`,
 the call's float64 numerator and denominator (:class:`numloss._parts.Parts`); the accumulator
 adds them with compensated (Neumaier) summation and forms the ratio once, in ``result()``.
 """
+import functools
 import inspect
 import math
 
@@ -31,7 +32,9 @@ def resolve(fn):
     raise TypeError(f"fn must be a numloss loss or numloss.metrics function (or its name), got {fn!r}")
 
 
+@functools.cache
 def _functions():
+    """``{name: function}`` of every loss and metric, built once (the metrics import on first use)."""
     from . import functional, metrics
 
     out = {name: getattr(functional, name) for name in functional.__all__}
