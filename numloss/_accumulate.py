@@ -53,8 +53,13 @@ def batch_axis(name, position):
 
 
 def _neumaier(s, c, x):
-    """Add ``x`` to the compensated sum ``s + c``; inf and NaN pass through ``s`` alone."""
+    """Add ``x`` to the compensated sum ``s + c``; inf and NaN pass through ``s`` alone. Python
+    floats for a one-output state (the common case, a few hundred ns), else float64 arrays."""
     t = s + x
+    if type(t) is float:
+        if not math.isfinite(t):
+            return t, c
+        return t, c + ((s - t) + x if abs(s) >= abs(x) else (x - t) + s)
     with np.errstate(invalid="ignore", over="ignore"):
         corr = np.where(np.abs(s) >= np.abs(x), (s - t) + x, (x - t) + s)
         corr = np.where(np.isfinite(t), corr, 0.0)
@@ -133,11 +138,11 @@ class Accumulator:
         return self
 
     def _add(self, total, denom, count, finish):
-        total = np.asarray(total, np.float64)
+        total = float(total) if np.ndim(total) == 0 else np.asarray(total, np.float64)
         if self._finish is not None and np.shape(total) != np.shape(self._total[0]):
             raise ValueError(f"{self.name}: a batch has {np.size(total)} outputs, earlier ones {np.size(self._total[0])}")
         self._total = _neumaier(*self._total, total)
-        self._denom = _neumaier(*self._denom, np.float64(denom))
+        self._denom = _neumaier(*self._denom, float(denom))
         self.count += int(count)
         if self._finish is None:
             self._finish = finish

@@ -189,9 +189,9 @@ class Elementwise:
         It is: ndarrays ``x`` and ``y`` (exactly), of one shape and one native float32/float64
         dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
-        ``return_grad=True``, a Python float (rmse's chain rule); a serial size; not inside
-        ``_parts.collecting()``; and the general path has run this kernel (dtype, gradient or
-        not) before. It then runs the same compiled kernel with the same numbers as the general
+        ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
+        ``_parts.collecting()``; a serial size; and the general path has run this kernel
+        (dtype, gradient or not) before. It then runs the same compiled kernel with the same numbers as the general
         path, through its entry point (no Numba type dispatch). The entry point was compiled
         for read-only 1-D arrays and is given the user's arrays as 1-D views: their types match
         it exactly, and the kernel does not write to them."""
@@ -202,7 +202,8 @@ class Elementwise:
             return None
         dtype = x.dtype
         entry = self._entries.get((dtype, return_grad))
-        if entry is None or y.dtype != dtype or x.shape != y.shape or _parts.wanted():
+        parts = _parts.wanted()
+        if entry is None or y.dtype != dtype or x.shape != y.shape or parts and return_grad:
             return None
         fx, fy = x.flags, y.flags
         if not (fx.c_contiguous and fx.aligned and fy.c_contiguous and fy.aligned):
@@ -219,6 +220,8 @@ class Elementwise:
         partial = np.empty(_drivers.n_blocks(n), np.float64)
         if not return_grad:
             total = entry(a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused, partial)
+            if parts:
+                return _parts.Parts(total, n, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
             return dtype.type(V.divide(total, n) if mean else total)
         go = 1.0 if grad_output is None else grad_output
         scale = V.divide(go, n) if mean else go
