@@ -37,12 +37,20 @@ def _blocked(name, inputs, sample_weight):
     return blocked, weight, chunks
 
 
-def _block(x, name, position, k):
+def _per_block(x, axis, n_blocks):
+    """Block k of ``x`` along ``axis`` for every k, as delayed objects (``to_delayed``: the block
+    is handed to the task as it is, never assembled into a new array), or ``x`` itself for
+    every block when it is not a dask array."""
     if not isinstance(x, da.Array):
-        return x
-    axis = batch_axis(name, position)
-    index = tuple(k if i == axis else 0 for i in range(x.ndim))
-    return x.blocks[index]
+        return [x] * n_blocks
+    d = x.to_delayed()
+    return [d[tuple(k if i == axis else 0 for i in range(x.ndim))] for k in range(n_blocks)]
+
+
+def _blocks(name, blocked, weight, n_blocks):
+    """``(inputs, weight)`` of every block: the inputs' blocks and the sample weight's."""
+    inputs = [_per_block(x, batch_axis(name, i), n_blocks) for i, x in enumerate(blocked)]
+    return list(zip(*inputs)), _per_block(weight, 0, n_blocks)
 
 
 def _state(acc, *block, sample_weight=None):
@@ -79,12 +87,9 @@ def evaluate(fn, *inputs, sample_weight=None, return_grad=False, **options):
     """
     acc = Accumulator(fn, **options)
     blocked, weight, chunks = _blocked(acc.name, inputs, sample_weight)
+    inputs, weights = _blocks(acc.name, blocked, weight, len(chunks))
     states = []
-    for k in range(len(chunks)):
-        block = [_block(x, acc.name, i, k) for i, x in enumerate(blocked)]
-        w = None if weight is None or not isinstance(weight, da.Array) else weight.blocks[k]
-        if weight is not None and not isinstance(weight, da.Array):
-            w = weight
+    for block, w in zip(inputs, weights):
         state = dask.delayed(_state)(acc, *block, sample_weight=w)
         states.append(da.from_delayed(state, shape=(1,), dtype=object))
     states = da.concatenate(states)
@@ -104,23 +109,28 @@ def _gradients(acc, blocked, weight, chunks, states):
     total = dask.delayed(_total_denom)(states)
     case = _registry.BY_NAME[acc.name]
     grads = [[] for _ in case.grad_of]
-    for k in range(len(chunks)):
-        block = [_block(x, acc.name, i, k) for i, x in enumerate(blocked)]
-        w = weight.blocks[k] if isinstance(weight, da.Array) else weight
+    inputs, weights = _blocks(acc.name, blocked, weight, len(chunks))
+    for k, (block, w) in enumerate(zip(inputs, weights)):
         g = dask.delayed(_block_grad, nout=len(case.grad_of))(acc, total, reduction, *block, sample_weight=w)
         g = g if len(case.grad_of) > 1 else [g]
         for slot, pos in enumerate(case.grad_of):
-            x = block[pos]
-            if np.isscalar(x) or not hasattr(x, "shape"):
-                grads[slot].append(None)
+            x = blocked[pos]
+            if isinstance(x, da.Array):
+                axis = batch_axis(acc.name, pos)
+                shape = tuple(x.chunks[axis][k] if i == axis else s for i, s in enumerate(x.shape))
+            elif isinstance(x, np.ndarray):  # no batch axis (broadcast over the samples)
+                shape = x.shape
+            else:  # a Python number: no gradient, as in the in-memory call
                 continue
-            grads[slot].append(da.from_delayed(g[slot], shape=x.shape, dtype=acc_dtype(blocked[0])))
+            grads[slot].append(da.from_delayed(g[slot], shape=shape, dtype=acc_dtype(blocked[0])))
     out = []
     for slot, pos in enumerate(case.grad_of):
-        if any(b is None for b in grads[slot]):
+        if not grads[slot]:
             out.append(None)
-        else:
+        elif isinstance(blocked[pos], da.Array):
             out.append(da.concatenate(grads[slot], axis=batch_axis(acc.name, pos)))
+        else:  # an input shared by every block: its gradient is the sum of the blocks'
+            out.append(da.stack(grads[slot]).sum(axis=0))
     return tuple(out) if len(out) > 1 else out[0]
 
 

@@ -62,6 +62,24 @@ def test_gradient_blocks_use_the_global_denominator(name, options):
     np.testing.assert_allclose(grad.compute(), want_grad, rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.parametrize("var", ["per_sample", "shared", "number"])
+def test_gradients_of_several_inputs(var):
+    """gaussian_nll's var: with a batch axis its gradient is computed in blocks; shared by every
+    sample ((1, D)) it is the sum of the blocks' gradients; a Python number has none."""
+    rng = np.random.default_rng(8)
+    x, t = rng.standard_normal((2, 60, 4))
+    v = {"per_sample": rng.uniform(0.5, 2, (60, 1)), "shared": rng.uniform(0.5, 2, (1, 4)), "number": 1.5}[var]
+    dv = da.from_array(v, chunks=7) if isinstance(v, np.ndarray) else v
+    value, grads = ndask.evaluate("gaussian_nll_loss", da.from_array(x, chunks=7), t, dv, return_grad=True)
+    want_value, want_grads = numloss.gaussian_nll_loss(x, t, v, return_grad=True)
+    np.testing.assert_allclose(float(value.compute()), float(want_value), rtol=1e-12)
+    np.testing.assert_allclose(grads[0].compute(), want_grads[0], rtol=1e-12)
+    if want_grads[1] is None:
+        assert grads[1] is None
+    else:
+        np.testing.assert_allclose(grads[1].compute(), want_grads[1], rtol=1e-12)
+
+
 def test_numpy_inputs_are_wrapped_and_metrics_refuse_gradients():
     rng = np.random.default_rng(5)
     x, y = rng.standard_normal((2, 50, 4))
