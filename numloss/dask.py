@@ -13,6 +13,34 @@ from . import _registry
 from ._accumulate import Accumulator, batch_axis
 
 
+def from_npy(path, rows, axis=0):
+    """The .npy file at ``path`` as a dask array in blocks of ``rows`` along ``axis`` (one block
+    along every other axis). Each block is a memory map opened by the task that reads it, so the
+    graph holds the path, not the data: a cluster's workers read the file themselves (they must
+    see it at the same path). ``da.from_array(np.load(path, mmap_mode="r"))`` instead puts the
+    whole array into the graph when it is sent to a distributed scheduler."""
+    header = np.load(path, mmap_mode="r")
+    shape, dtype = header.shape, header.dtype
+    del header
+    if not 0 <= axis < len(shape):
+        raise ValueError(f"axis must be one of the array's axes (shape {shape}), got {axis}")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"rows must be a positive integer, got {rows!r}")
+    n = shape[axis]
+    blocks = []
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        block = dask.delayed(_npy_block)(path, axis, lo, hi)
+        blocks.append(da.from_delayed(block, shape=shape[:axis] + (hi - lo,) + shape[axis + 1:], dtype=dtype))
+    if not blocks:
+        return da.from_array(np.empty(shape, dtype))
+    return da.concatenate(blocks, axis=axis)
+
+
+def _npy_block(path, axis, lo, hi):
+    return np.load(path, mmap_mode="r")[(slice(None),) * axis + (slice(lo, hi),)]
+
+
 def _blocked(name, inputs, sample_weight):
     """Every input as a dask array chunked along its batch axis like the first input (whole
     samples per block, one chunk along every other axis), or as a plain value when it has no

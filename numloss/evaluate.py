@@ -97,8 +97,8 @@ def _column(path, ext, column):
     return col.to_numpy(zero_copy_only=False)
 
 
-def _batches(name, arrays, weight, rows):
-    """``(n, batch)`` pairs: each input (and the weight) cut into the same runs of whole samples."""
+def _samples(name, arrays, weight):
+    """The number of samples, after checking that every input and the weight have it."""
     n = arrays[0].shape[batch_axis(name, 0)]
     for i, a in enumerate(arrays):
         axis = batch_axis(name, i)
@@ -109,6 +109,12 @@ def _batches(name, arrays, weight, rows):
             )
     if weight is not None and (weight.ndim < 1 or weight.shape[0] != n):
         raise InputError(f"--sample-weight has shape {weight.shape}, expected {n} weights (one per sample)")
+    return n
+
+
+def _batches(name, arrays, weight, rows):
+    """``(n, batch)`` pairs: each input (and the weight) cut into the same runs of whole samples."""
+    n = _samples(name, arrays, weight)
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
         batch = [a[(slice(None),) * batch_axis(name, i) + (slice(lo, hi),)] for i, a in enumerate(arrays)]
@@ -134,18 +140,23 @@ def _with_dask(acc, arrays, weight, rows, where):
         from . import dask as ndask
     except ImportError:
         raise InputError('--dask needs dask: pip install "numloss[dask]"') from None
-    inputs = []
-    for i, a in enumerate(arrays):
-        axis = batch_axis(acc.name, i)
-        inputs.append(da.from_array(a, chunks={j: (rows if j == axis else -1) for j in range(a.ndim)}))
-    value = ndask.evaluate(acc.name, *inputs, sample_weight=weight, **acc.options)
+    n = _samples(acc.name, arrays, weight)
+
+    def blocked(a, axis):
+        if isinstance(a, np.memmap) and a.ndim:  # an .npy file: its blocks are read where they are computed
+            return ndask.from_npy(a.filename, rows, axis)
+        return da.from_array(a, chunks={j: (rows if j == axis else -1) for j in range(a.ndim)})
+
+    inputs = [blocked(a, batch_axis(acc.name, i)) for i, a in enumerate(arrays)]
+    value = ndask.evaluate(acc.name, *inputs, sample_weight=None if weight is None else blocked(weight, 0),
+                           **acc.options)
     if where in ("threads", "processes"):
         with dask.config.set(scheduler=where):
-            return value.compute(), arrays[0].shape[batch_axis(acc.name, 0)]
+            return value.compute(), n
     from distributed import Client
 
     with Client(where) as client:
-        return client.compute(value).result(), arrays[0].shape[batch_axis(acc.name, 0)]
+        return client.compute(value).result(), n
 
 
 def run(args):

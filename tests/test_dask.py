@@ -89,14 +89,39 @@ def test_numpy_inputs_are_wrapped_and_metrics_refuse_gradients():
         ndask.evaluate("mse_loss", x, y, reduction="none")
 
 
-def test_local_cluster_of_two_processes():
+def test_local_cluster_of_two_processes(tmp_path):
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(6)
     x = rng.standard_normal((4000, 8))
     t = rng.integers(0, 8, 4000)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "t.npy", t)
+    want = float(numloss.cross_entropy(x, t))
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
     ) as cluster, distributed.Client(cluster) as client:
         value = ndask.evaluate("cross_entropy", da.from_array(x, chunks=(700, 8)), da.from_array(t, chunks=700))
         got = client.compute(value).result()
-    np.testing.assert_allclose(float(got), float(numloss.cross_entropy(x, t)), rtol=1e-12)
+        np.testing.assert_allclose(float(got), want, rtol=1e-12)
+        # the workers read the .npy files themselves
+        value = ndask.evaluate("cross_entropy", ndask.from_npy(tmp_path / "x.npy", 700),
+                               ndask.from_npy(tmp_path / "t.npy", 700))
+        got = client.compute(value).result()
+        np.testing.assert_allclose(float(got), want, rtol=1e-12)
+
+
+def test_from_npy_blocks_hold_the_path_not_the_data(tmp_path):
+    import pickle
+
+    rng = np.random.default_rng(9)
+    lp = rng.standard_normal((50, 30, 5))
+    np.save(tmp_path / "lp.npy", lp)
+    for axis, rows in ((0, 7), (1, 4), (2, 5)):
+        arr = ndask.from_npy(tmp_path / "lp.npy", rows, axis)
+        assert arr.chunks[axis] == tuple(min(rows, lp.shape[axis] - lo) for lo in range(0, lp.shape[axis], rows))
+        np.testing.assert_array_equal(arr.compute(scheduler="threads"), lp)
+        assert len(pickle.dumps(dict(arr.__dask_graph__()))) < lp.nbytes / 4
+    with pytest.raises(ValueError, match="rows"):
+        ndask.from_npy(tmp_path / "lp.npy", 0)
+    with pytest.raises(ValueError, match="axis"):
+        ndask.from_npy(tmp_path / "lp.npy", 5, axis=3)

@@ -57,6 +57,14 @@ def test_parquet_column_and_dask_threads(files):
     assert got["result"] == pytest.approx(want, rel=1e-6)
 
 
+def test_npy_files_through_dask_threads(files):
+    d, x, t, w = files
+    want = float(numloss.cross_entropy(x, t, sample_weight=w))
+    got = json.loads(_eval("cross_entropy", str(d / "x.npy"), str(d / "t.npy"), "--sample-weight", str(d / "w.npy"),
+                           "--json", "--dask", "threads", "--batch-rows", "999").stdout)
+    assert got["result"] == pytest.approx(want, rel=1e-6) and got["samples"] == 5000
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -65,6 +73,9 @@ def test_parquet_column_and_dask_threads(files):
         (["cross_entropy", "{d}/x.npy", "{d}/t.npy", "--set", "delta=1"], "no option 'delta'"),
         (["cross_entropy", "{d}/x.npy", "{d}/w.npy"], "target"),  # wrong dtype
         (["mse_loss", "{d}/x.npy", "{d}/short.npy"], "samples"),
+        (["mse_loss", "{d}/x.npy", "{d}/short.npy", "--dask", "threads"], "samples"),
+        (["cross_entropy", "{d}/x.npy", "{d}/t.npy", "--sample-weight", "{d}/short.npy", "--dask", "threads"],
+         "--sample-weight"),
         (["cross_entropy", "{d}/both.npz:nope", "{d}/t.npy"], "name one of the arrays"),
         (["cross_entropy", "{d}/x.npy", "{d}/t.npy", "--batch-rows", "0"], "--batch-rows"),
         (["cross_entropy", "{d}/x.npy", "{d}/t.npy", "--set", "reduction=none"], "reduction"),
