@@ -128,6 +128,7 @@ class Kernel:
         flags = "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
         self.name = f"{name}__{template.__name__}__{flags}__{SOURCE_HASH}"
         self._compiled = {}
+        self._entries = {}  # caller's key -> compiled entry point of the serial variant
 
     def dispatcher(self, parallel):
         """The Numba dispatcher of one variant (compiled, or loaded from cache, on first call)."""
@@ -147,3 +148,20 @@ class Kernel:
             with _threads.parallel_call(n_threads):
                 return disp(*args)
         return self.dispatcher(False)(*args)
+
+    def serial(self, key, *args):
+        """The serial variant on ``args``, called through its compiled entry point once one is
+        known for ``key``, so a repeated small call skips Numba's type dispatch (about 1 us).
+        ``key`` is the caller's name for the Numba types of ``args`` (dtype, dimensions,
+        layout, alignment, writeability): equal keys must mean equal types, since the entry
+        point converts its arguments without checking them. (``entry_point`` is Numba's
+        compiled-function wrapper, stable since 0.50 but not public API.)"""
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry(*args)
+        disp = self.dispatcher(False)
+        result = disp(*args)
+        cres = disp.overloads.get(tuple(disp.typeof_pyval(a) for a in args))
+        if cres is not None:
+            self._entries[key] = cres.entry_point
+        return result

@@ -46,7 +46,6 @@ class Elementwise:
         self.elem = elem
         self.nin = nin
         self._kernels = {}
-        self._entries = {}  # (dtype, grad): compiled entry point of the fast path's kernel
 
     def kernel(self, weighted, none, grad, ngrad):
         key = (weighted, none, grad, ngrad)
@@ -146,10 +145,7 @@ class Elementwise:
             gflat[1] if len(gflat) > 1 else unused,
             np.empty(_drivers.n_blocks(n), np.float64),
         )
-        n_threads = _threads.threads_for(n)
-        total = kernel(n_threads, *args)
-        if n_threads == 1 and not (weighted or none or self.nin == 3 or len(gflat) > 1):
-            self._record_entry(kernel, dtype, return_grad, args)
+        total = kernel(_threads.threads_for(n), *args)
 
         if none:
             loss = out
@@ -170,17 +166,6 @@ class Elementwise:
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
-    def _record_entry(self, kernel, dtype, grad, args):
-        """Remember the compiled entry point of the serial ``kernel`` for the argument types of
-        ``args`` (the general path's call that :meth:`fast` repeats), once per (dtype, grad)."""
-        if (dtype, grad) in self._entries:
-            return
-        disp = kernel.dispatcher(False)
-        sig = tuple(disp.typeof_pyval(a) for a in args)
-        cres = disp.overloads.get(sig)
-        if cres is not None and all(getattr(t, "aligned", True) for t in sig):
-            self._entries[(dtype, grad)] = cres.entry_point
-
     def fast(self, x, y, reduction, params=(), *, weight=None, sample_weight=None,
              return_grad=False, grad_output=None, gradient_out=None):
         """The commonest call without the general path's argument handling, or ``None`` when
@@ -190,20 +175,17 @@ class Elementwise:
         dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
         ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
-        ``_parts.collecting()``; a serial size; and the general path has run this kernel
-        (dtype, gradient or not) before. It then runs the same compiled kernel with the same numbers as the general
-        path, through its entry point (no Numba type dispatch). The entry point was compiled
-        for read-only 1-D arrays and is given the user's arrays as 1-D views: their types match
-        it exactly, and the kernel does not write to them."""
+        ``_parts.collecting()``; a serial size. It then runs the general path's compiled
+        kernel on 1-D views of the user's arrays (which the kernel does not write to), with the
+        same numbers, through its entry point (``Kernel.serial``: no Numba type dispatch)."""
         if (type(x) is not np.ndarray or type(y) is not np.ndarray or type(reduction) is not str
                 or weight is not None or sample_weight is not None or gradient_out is not None
                 or (return_grad is not True and return_grad is not False)
                 or grad_output is not None and (return_grad is False or type(grad_output) is not float)):
             return None
         dtype = x.dtype
-        entry = self._entries.get((dtype, return_grad))
         parts = _parts.wanted()
-        if entry is None or y.dtype != dtype or x.shape != y.shape or parts and return_grad:
+        if dtype not in _UNUSED or y.dtype != dtype or x.shape != y.shape or parts and return_grad:
             return None
         fx, fy = x.flags, y.flags
         if not (fx.c_contiguous and fx.aligned and fy.c_contiguous and fy.aligned):
@@ -218,8 +200,11 @@ class Elementwise:
         b = y if y.ndim == 1 else y.reshape(-1)
         unused = _UNUSED[dtype]
         partial = np.empty(_drivers.n_blocks(n), np.float64)
+        kernel = self.kernel(0, False, return_grad, 1)
+        key = (dtype, fx.writeable, fy.writeable)
         if not return_grad:
-            total = entry(a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused, partial)
+            total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused,
+                                  partial)
             if parts:
                 return _parts.Parts(total, n, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
             return dtype.type(V.divide(total, n) if mean else total)
@@ -228,8 +213,8 @@ class Elementwise:
         if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
             return None
         grad = _buffers.empty(x.shape, dtype)
-        total = entry(a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
-                      grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
+        total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
+                              grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
         return dtype.type(V.divide(total, n) if mean else total), grad
 
 
