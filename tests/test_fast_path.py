@@ -92,3 +92,38 @@ def test_grad_output_zero_keeps_its_sign():
         F.mse_loss(tx, torch.from_numpy(y), reduction="sum").backward(torch.tensor(go))
         _, grad = numloss.mse_loss(x, y, reduction="sum", return_grad=True, grad_output=go)
         assert np.array_equal(np.signbit(grad), np.signbit(tx.grad.numpy())) and np.array_equal(grad, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("readonly", [False, True])
+def test_cross_entropy_repeated_calls_match_torch(dtype, reduction, readonly):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((8, 10)).astype(dtype)
+    t = rng.integers(0, 10, 8)
+    t[3] = -100  # ignored
+    x.flags.writeable = t.flags.writeable = not readonly
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = F.cross_entropy(tx, torch.from_numpy(t.copy()), reduction=reduction)
+    want.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(3):
+        loss, grad = numloss.cross_entropy(x, t, reduction=reduction, return_grad=True)
+        assert type(loss) is np.dtype(dtype).type and grad.dtype == dtype and grad.shape == x.shape
+        np.testing.assert_allclose(loss, want.item(), rtol=tol)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(numloss.cross_entropy(x, t, reduction=reduction), want.item(), rtol=tol)
+
+
+def test_cross_entropy_bad_index_and_parts_after_warm_calls():
+    x = np.zeros((4, 3), np.float32)
+    t = np.array([0, 1, 2, 1])
+    for _ in range(2):
+        numloss.cross_entropy(x, t)
+    with pytest.raises(ValueError, match="class index 3"):
+        numloss.cross_entropy(x, np.array([0, 3, 1, 1]))
+    t[2] = -100
+    with _parts.collecting():
+        parts = numloss.cross_entropy(x, t)
+    assert isinstance(parts, _parts.Parts) and parts.denom == 3 and parts.count == 4
+    np.testing.assert_allclose(parts.total, 3 * np.log(3), rtol=1e-6)

@@ -156,12 +156,18 @@ class Kernel:
         layout, alignment, writeability): equal keys must mean equal types, since the entry
         point converts its arguments without checking them. (``entry_point`` is Numba's
         compiled-function wrapper, stable since 0.50 but not public API.)"""
-        entry = self._entries.get(key)
-        if entry is not None:
-            return entry(*args)
+        known = self._entries.get(key)
+        if known is not None:
+            entry, star = known
+            return entry(*args) if star is None else entry(*args[:star], args[star:])
         disp = self.dispatcher(False)
         result = disp(*args)
-        cres = disp.overloads.get(tuple(disp.typeof_pyval(a) for a in args))
+        # the overload's key: the argument types, a driver's *args folded into one tuple type
+        _, folded = disp.fold_argument_types(tuple(disp.typeof_pyval(a) for a in args), {})
+        star = next((i for i, t in enumerate(folded) if isinstance(t, numba.types.StarArgTuple)), None)
+        if star is not None:
+            folded = (*folded[:star], numba.types.BaseTuple.from_types(folded[star].types))
+        cres = disp.overloads.get(tuple(folded))
         if cres is not None:
-            self._entries[key] = cres.entry_point
+            self._entries[key] = (cres.entry_point, star)
         return result

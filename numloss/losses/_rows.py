@@ -139,6 +139,7 @@ class Rows:
         self.options = options
         self.n_grads = n_grads
         self.writes_loss = writes_loss
+        self._serial_options = {}  # (grad, scale, options) -> options record of ``serial`` (never written)
 
     def __call__(self, operands, *, options=(), reduction, denom, loss_shape, full_shape, input_shapes=None,
                  return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work=None,
@@ -186,3 +187,28 @@ class Rows:
         )
         loss = reduce(loss_rows, total, reduction, denom, loss_shape, dtype)
         return finish(loss, grads, full_shape, input_shapes, buffers, return_grad, written)
+
+    def serial(self, key, operands, options, scale, grad=None):
+        """The unweighted kernel, serially, through its entry point (``Kernel.serial``; ``key``
+        names the operands' types): for a small call whose arguments the caller has checked.
+        ``grad``: the (first) gradient buffer to write, every row's factor ``scale``; None for
+        the forward. Returns ``(float64 total, loss rows)``."""
+        first = operands[0]
+        dtype = first.dtype
+        nrows = first.shape[0]
+        rows_per_block = block_rows(first.shape[1])
+        opts_key = (grad is not None, scale, options)
+        opts = self._serial_options.get(opts_key)
+        if opts is None:
+            if len(self._serial_options) >= 64:
+                self._serial_options.clear()
+            opts = self._serial_options[opts_key] = np.empty(1, self.options)
+            opts[0] = (grad is not None, 0, scale, *options)
+        spare = placeholder(dtype, first.ndim, writeable=True)
+        grads = [spare if grad is None else grad] + [spare] * (self.n_grads - 1)
+        loss_rows = np.empty(nrows, dtype)
+        total = self.kernels[0].serial(
+            key, np.empty(-(-nrows // rows_per_block), np.float64), rows_per_block, nrows, placeholder(dtype, 1),
+            placeholder(dtype, 1, True), *operands, opts, _ONE[dtype], loss_rows, *grads,
+        )
+        return total, loss_rows

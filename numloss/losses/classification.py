@@ -196,6 +196,15 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     that 0 separately and may give +-inf. (numloss's fused sweep keeps only their sum; without
     label smoothing the sum over 0 is torch's +-inf.)
     """
+    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
+            and grad_output is None and gradient_out is None and (return_grad is True or return_grad is False)
+            and type(ignore_index) is int and ignore_index == -100 and type(label_smoothing) in (float, int)
+            and label_smoothing == 0 and type(reduction) is str and reduction in ("mean", "sum")
+            and input.ndim == 2 and target.shape == input.shape[:1] and input.size > 0
+            and (input.dtype == _F32 or input.dtype == _F64) and target.dtype == _I64):
+        fast = _cross_entropy_fast(input, target, reduction, return_grad)
+        if fast is not None:
+            return fast
     x = V.float_array(input, "input")
     dtype = x.dtype
     reduction = V.reduction(reduction)
@@ -264,6 +273,34 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         nan = V.scalar_result(math.nan, dtype)
         result = (nan, result[1]) if return_grad else nan
     return result
+
+
+def _cross_entropy_fast(x, t, reduction, return_grad):
+    """cross_entropy for a small call in the commonest form -- C-contiguous, aligned (N, C)
+    float input, int64 (N,) class indices, no weight, default ignore_index, no smoothing --
+    with the general path's two kernels (index check, row sweep) called through their entry
+    points; None when it does not apply (large, in a gradient under ``collecting``, or an index
+    out of range: the general path then runs, and raises)."""
+    fx, ft = x.flags, t.flags
+    parts = _parts.wanted()
+    if (not (fx.c_contiguous and fx.aligned and ft.c_contiguous and ft.aligned) or parts and return_grad
+            or _threads.threads_for(x.size) != 1):
+        return None
+    dtype = x.dtype
+    N, C = x.shape
+    w = ones_weight(C, dtype)
+    key = (dtype, fx.writeable, ft.writeable)
+    bad, _, denom = _INDEX_STATS.serial(key, t, C, -100, w[0], placeholder(dtype, 1))
+    if bad >= 0:
+        return None
+    grad = _buffers.empty((N, C, 1), dtype) if return_grad else None
+    scale = (V.divide(1.0, denom) if reduction == "mean" else 1.0) if return_grad else 0.0
+    total, _ = _CROSS_ENTROPY.serial(key, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w),
+                                     (CE.INDEX, -100, 0.0, float(C)), scale, grad)
+    if parts:
+        return _parts.Parts(total, denom, N, _parts.reduced(reduction, dtype))
+    loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
+    return (loss, grad.reshape(N, C)) if return_grad else loss
 
 
 def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, grad_output, gradient_out,
