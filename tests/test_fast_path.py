@@ -16,6 +16,7 @@ CASES = [
     (numloss.l1_loss, F.l1_loss, {}),
     (numloss.huber_loss, F.huber_loss, {"delta": 0.5}),
     (numloss.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, {}),
+    (numloss.binary_cross_entropy, F.binary_cross_entropy, {}),
     (numloss.poisson_nll_loss, F.poisson_nll_loss, {"log_input": False, "full": True}),
     (numloss.soft_margin_loss, F.soft_margin_loss, {}),
     (numloss.hinge_embedding_loss, F.hinge_embedding_loss, {"margin": 0.5}),
@@ -30,6 +31,8 @@ def _data(name, shape, dtype):
         x, y = np.abs(x), np.abs(y)
     if name in ("binary_cross_entropy_with_logits",):
         y = (y > 0).astype(dtype)
+    if name == "binary_cross_entropy":
+        x, y = 1 / (1 + np.exp(-x)), (y > 0).astype(dtype)
     if name in ("soft_margin_loss", "hinge_embedding_loss"):
         y = np.where(y > 0, 1, -1).astype(dtype)
     return np.asarray(x, dtype), np.asarray(y, dtype)
@@ -127,3 +130,14 @@ def test_cross_entropy_bad_index_and_parts_after_warm_calls():
         parts = numloss.cross_entropy(x, t)
     assert isinstance(parts, _parts.Parts) and parts.denom == 3 and parts.count == 4
     np.testing.assert_allclose(parts.total, 3 * np.log(3), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.25, np.nan])
+def test_binary_cross_entropy_range_checks_after_warm_calls(bad):
+    x = np.full(10, 0.5, np.float32)
+    for _ in range(2):
+        numloss.binary_cross_entropy(x, x, return_grad=True)
+    for name, args in (("input", (np.where(np.arange(10) == 7, bad, x).astype(np.float32), x)),
+                       ("target", (x, np.where(np.arange(10) == 7, bad, x).astype(np.float32)))):
+        with pytest.raises(ValueError, match=f"{name}: all elements"):
+            numloss.binary_cross_entropy(*args)

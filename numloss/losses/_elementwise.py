@@ -167,7 +167,7 @@ class Elementwise:
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
     def fast(self, x, y, reduction, params=(), *, weight=None, sample_weight=None,
-             return_grad=False, grad_output=None, gradient_out=None):
+             return_grad=False, grad_output=None, gradient_out=None, unit_interval=False):
         """The commonest call without the general path's argument handling, or ``None`` when
         this call is not one (the caller then takes the general path, which checks everything).
 
@@ -175,7 +175,8 @@ class Elementwise:
         dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
         ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
-        ``_parts.collecting()``; a serial size. It then runs the general path's compiled
+        ``_parts.collecting()``; a serial size; with ``unit_interval``, both arrays in [0, 1]
+        (no NaN: the general path raises). It then runs the general path's compiled
         kernel on 1-D views of the user's arrays (which the kernel does not write to), with the
         same numbers, through its entry point (``Kernel.serial``: no Numba type dispatch)."""
         if (type(x) is not np.ndarray or type(y) is not np.ndarray or type(reduction) is not str
@@ -198,6 +199,9 @@ class Elementwise:
             return None
         a = x if x.ndim == 1 else x.reshape(-1)
         b = y if y.ndim == 1 else y.reshape(-1)
+        if unit_interval and (V.outside_unit_interval(a, (dtype, fx.writeable))
+                              or V.outside_unit_interval(b, (dtype, fy.writeable))):
+            return None
         unused = _UNUSED[dtype]
         partial = np.empty(_drivers.n_blocks(n), np.float64)
         kernel = self.kernel(0, False, return_grad, 1)

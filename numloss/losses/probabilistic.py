@@ -39,6 +39,10 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, sample
     included, as torch's RuntimeError) and ``target`` must have the input's shape; ``weight``
     broadcasts to it.
     """
+    grads = grad_options(return_grad, grad_output, gradient_out)
+    fast = _BCE.fast(input, target, reduction, weight=weight, sample_weight=sample_weight, unit_interval=True, **grads)
+    if fast is not None:
+        return fast
     x = V.float_array(input, "input")
     t = V.float_like(target, x.dtype, "target")
     V.same_shape(x, t, "input", "target")
@@ -49,8 +53,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, sample
         raise ValueError("target: all elements of target should be between 0 and 1")
     return _BCE(
         {"input": x, "target": t}, x.dtype, reduction=reduction, weight=_weight_for(weight, x),
-        sample_weight=sample_weight, user_inputs=(input, target, weight),
-        **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target, weight), **grads,
     )
 
 
