@@ -141,3 +141,31 @@ def test_binary_cross_entropy_range_checks_after_warm_calls(bad):
                        ("target", (x, np.where(np.arange(10) == 7, bad, x).astype(np.float32)))):
         with pytest.raises(ValueError, match=f"{name}: all elements"):
             numloss.binary_cross_entropy(*args)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("p, margin", [(1, 1.0), (2, 0.5)])
+def test_multi_margin_repeated_calls_match_torch(dtype, reduction, p, margin):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 10)).astype(dtype)
+    t = rng.integers(0, 10, 8)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = F.multi_margin_loss(tx, torch.from_numpy(t), p=p, margin=margin, reduction=reduction)
+    want.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(3):
+        loss, grad = numloss.multi_margin_loss(x, t, p=p, margin=margin, reduction=reduction, return_grad=True)
+        np.testing.assert_allclose(loss, want.item(), rtol=tol)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(numloss.multi_margin_loss(x, t, p=p, margin=margin, reduction=reduction),
+                                   want.item(), rtol=tol)
+
+
+@pytest.mark.parametrize("bad", [-1, 3, -(2**63)])
+def test_multi_margin_bad_index_after_warm_calls(bad):
+    x = np.zeros((4, 3), np.float32)
+    for _ in range(2):
+        numloss.multi_margin_loss(x, np.array([0, 1, 2, 1]))
+    with pytest.raises(ValueError, match="outside"):
+        numloss.multi_margin_loss(x, np.array([0, bad, 1, 1]))

@@ -196,13 +196,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     that 0 separately and may give +-inf. (numloss's fused sweep keeps only their sum; without
     label smoothing the sum over 0 is torch's +-inf.)
     """
-    if (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
-            and grad_output is None and gradient_out is None and (return_grad is True or return_grad is False)
+    if (_lean_index_call(input, target, weight, sample_weight, return_grad, grad_output, gradient_out, reduction)
             and type(ignore_index) is int and ignore_index == -100 and type(label_smoothing) in (float, int)
-            and label_smoothing == 0 and type(reduction) is str and reduction in ("mean", "sum")
-            and input.ndim == 2 and target.shape == input.shape[:1] and input.size > 0
-            and (input.dtype == _F32 or input.dtype == _F64) and target.dtype == _I64):
-        fast = _cross_entropy_fast(input, target, reduction, return_grad)
+            and label_smoothing == 0):
+        fast = _index_rows_fast(_CROSS_ENTROPY, input, target, (CE.INDEX, -100, 0.0, float(input.shape[1])),
+                                reduction, return_grad, ignore_index=-100)
         if fast is not None:
             return fast
     x = V.float_array(input, "input")
@@ -275,12 +273,16 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return result
 
 
-def _cross_entropy_fast(x, t, reduction, return_grad):
-    """cross_entropy for a small call in the commonest form -- C-contiguous, aligned (N, C)
-    float input, int64 (N,) class indices, no weight, default ignore_index, no smoothing --
-    with the general path's two kernels (index check, row sweep) called through their entry
-    points; None when it does not apply (large, in a gradient under ``collecting``, or an index
-    out of range: the general path then runs, and raises)."""
+_NO_INDEX = -(2**63)  # ignore_index for a loss without one: only int64's minimum matches it
+
+
+def _index_rows_fast(rows, x, t, options, reduction, return_grad, ignore_index=_NO_INDEX):
+    """A class-score row loss (``rows``, its kernel ``options``) for a small call in the
+    commonest form -- C-contiguous, aligned (N, C) float input and int64 (N,) class indices,
+    no class or sample weight, "mean" (over the entries not ignored) or "sum" -- with the general
+    path's two kernels (index check, row sweep) called through their entry points. None when it
+    does not apply (large, a gradient under ``collecting``, an index out of range or, for a loss
+    without ``ignore_index``, equal to int64's minimum): the general path then runs, and raises."""
     fx, ft = x.flags, t.flags
     parts = _parts.wanted()
     if (not (fx.c_contiguous and fx.aligned and ft.c_contiguous and ft.aligned) or parts and return_grad
@@ -290,17 +292,25 @@ def _cross_entropy_fast(x, t, reduction, return_grad):
     N, C = x.shape
     w = ones_weight(C, dtype)
     key = (dtype, fx.writeable, ft.writeable)
-    bad, _, denom = _INDEX_STATS.serial(key, t, C, -100, w[0], placeholder(dtype, 1))
-    if bad >= 0:
+    bad, ignored, denom = _INDEX_STATS.serial(key, t, C, ignore_index, w[0], placeholder(dtype, 1))
+    if bad >= 0 or ignored and ignore_index == _NO_INDEX:
         return None
     grad = _buffers.empty((N, C, 1), dtype) if return_grad else None
     scale = (V.divide(1.0, denom) if reduction == "mean" else 1.0) if return_grad else 0.0
-    total, _ = _CROSS_ENTROPY.serial(key, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w),
-                                     (CE.INDEX, -100, 0.0, float(C)), scale, grad)
+    total, _ = rows.serial(key, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w), options, scale, grad)
     if parts:
         return _parts.Parts(total, denom, N, _parts.reduced(reduction, dtype))
     loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
     return (loss, grad.reshape(N, C)) if return_grad else loss
+
+
+def _lean_index_call(input, target, weight, sample_weight, return_grad, grad_output, gradient_out, reduction):
+    """Whether a class-index call can try :func:`_index_rows_fast` (its type-level conditions)."""
+    return (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
+            and grad_output is None and gradient_out is None and (return_grad is True or return_grad is False)
+            and type(reduction) is str and reduction in ("mean", "sum") and input.ndim == 2
+            and target.shape == input.shape[:1] and input.size > 0 and (input.dtype == _F32 or input.dtype == _F64)
+            and target.dtype == _I64)
 
 
 def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, grad_output, gradient_out,
@@ -417,6 +427,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     A term with ``z = margin - x_t + x_c`` not above 0 (or NaN) contributes nothing, and nothing
     to the gradient, as in torch.
     """
+    if (_lean_index_call(input, target, weight, sample_weight, return_grad, grad_output, gradient_out, reduction)
+            and type(p) is int and p in (1, 2) and type(margin) is float and math.isfinite(margin)):
+        fast = _index_rows_fast(_MULTI_MARGIN, input, target, (p, float(margin)), reduction, return_grad)
+        if fast is not None:
+            return fast
     x = V.float_array(input, "input")
     dtype = x.dtype
     reduction = V.reduction(reduction)
