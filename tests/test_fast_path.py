@@ -169,3 +169,34 @@ def test_multi_margin_bad_index_after_warm_calls(bad):
         numloss.multi_margin_loss(x, np.array([0, 1, 2, 1]))
     with pytest.raises(ValueError, match="outside"):
         numloss.multi_margin_loss(x, np.array([0, bad, 1, 1]))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "batchmean", "mean"])
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("shape", [(10,), (3, 4), ()])
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")
+def test_kl_div_repeated_calls_match_torch(reduction, log_target, shape):
+    rng = np.random.default_rng(7)
+    x = np.array(np.log(rng.uniform(0.05, 1, shape)))
+    t = np.array(rng.uniform(0, 1, shape))
+    if log_target:
+        t = np.array(np.log(t))
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = F.kl_div(tx, torch.from_numpy(t), reduction=reduction, log_target=log_target)
+    want.backward()
+    for _ in range(3):
+        loss, grad = numloss.kl_div(x, t, reduction=reduction, log_target=log_target, return_grad=True)
+        np.testing.assert_allclose(loss, want.item(), rtol=1e-12)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(numloss.kl_div(x, t, reduction=reduction, log_target=log_target), want.item(),
+                                   rtol=1e-12)
+
+
+def test_kl_div_mean_still_warns_and_batchmean_parts():
+    x = np.log(np.full((4, 5), 0.2))
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="batchmean"):
+            numloss.kl_div(x, np.exp(x))
+    with _parts.collecting():
+        parts = numloss.kl_div(x, np.full((4, 5), 0.3), reduction="batchmean")
+    assert parts.denom == 4 and parts.count == 4

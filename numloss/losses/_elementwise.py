@@ -167,7 +167,7 @@ class Elementwise:
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
     def fast(self, x, y, reduction, params=(), *, weight=None, sample_weight=None,
-             return_grad=False, grad_output=None, gradient_out=None, unit_interval=False):
+             return_grad=False, grad_output=None, gradient_out=None, unit_interval=False, batch_mean=False):
         """The commonest call without the general path's argument handling, or ``None`` when
         this call is not one (the caller then takes the general path, which checks everything).
 
@@ -176,7 +176,8 @@ class Elementwise:
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
         ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
         ``_parts.collecting()``; a serial size; with ``unit_interval``, both arrays in [0, 1]
-        (no NaN: the general path raises). It then runs the general path's compiled
+        (no NaN: the general path raises); with ``batch_mean``, "mean" divides by the batch size
+        (``x.shape[0]``, 1 for a 0-d input) instead of the element count. It then runs the general path's compiled
         kernel on 1-D views of the user's arrays (which the kernel does not write to), with the
         same numbers, through its entry point (``Kernel.serial``: no Numba type dispatch)."""
         if (type(x) is not np.ndarray or type(y) is not np.ndarray or type(reduction) is not str
@@ -202,6 +203,7 @@ class Elementwise:
         if unit_interval and (V.outside_unit_interval(a, (dtype, fx.writeable))
                               or V.outside_unit_interval(b, (dtype, fy.writeable))):
             return None
+        denom = (x.shape[0] if x.ndim else 1) if batch_mean else n
         unused = _UNUSED[dtype]
         partial = np.empty(_drivers.n_blocks(n), np.float64)
         kernel = self.kernel(0, False, return_grad, 1)
@@ -210,16 +212,16 @@ class Elementwise:
             total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused,
                                   partial)
             if parts:
-                return _parts.Parts(total, n, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
-            return dtype.type(V.divide(total, n) if mean else total)
+                return _parts.Parts(total, denom, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
+            return dtype.type(V.divide(total, denom) if mean else total)
         go = 1.0 if grad_output is None else grad_output
-        scale = V.divide(go, n) if mean else go
+        scale = V.divide(go, denom) if mean else go
         if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
             return None
         grad = _buffers.empty(x.shape, dtype)
         total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
                               grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
-        return dtype.type(V.divide(total, n) if mean else total), grad
+        return dtype.type(V.divide(total, denom) if mean else total), grad
 
 
 def _kernel_weights(weight, sw, shape):

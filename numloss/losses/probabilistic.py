@@ -172,9 +172,8 @@ def kl_div(input, target, reduction="mean", log_target=False, *, sample_weight=N
     """
     log_target = V.flag(log_target, "log_target")
     reduction = V.reduction(reduction, ("none", "mean", "sum", "batchmean"))
-    x = V.float_array(input, "input")
-    t = V.float_like(target, x.dtype, "target")
-    denominator = None
+    kernel = _KL_LOG if log_target else _KL
+    grads = grad_options(return_grad, grad_output, gradient_out)
     if reduction == "mean":
         warnings.warn(
             "reduction: 'mean' divides the total loss by both the batch size and the support "
@@ -184,12 +183,19 @@ def kl_div(input, target, reduction="mean", log_target=False, *, sample_weight=N
             UserWarning,
             stacklevel=2,
         )
-    elif reduction == "batchmean":
+    if reduction != "none":
+        fast = kernel.fast(input, target, "mean" if reduction == "batchmean" else reduction,
+                           batch_mean=reduction == "batchmean", sample_weight=sample_weight, **grads)
+        if fast is not None:
+            return fast
+    x = V.float_array(input, "input")
+    t = V.float_like(target, x.dtype, "target")
+    denominator = None
+    if reduction == "batchmean":
         reduction, denominator = "mean", x.shape[0] if x.ndim else 1  # a 0-d input: one sample
-    return (_KL_LOG if log_target else _KL)(
+    return kernel(
         {"input": x, "target": t}, x.dtype, reduction=reduction, denominator=denominator,
-        sample_weight=sample_weight, user_inputs=(input, target),
-        **grad_options(return_grad, grad_output, gradient_out),
+        sample_weight=sample_weight, user_inputs=(input, target), **grads,
     )
 
 
