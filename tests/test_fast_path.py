@@ -200,3 +200,37 @@ def test_kl_div_mean_still_warns_and_batchmean_parts():
     with _parts.collecting():
         parts = numloss.kl_div(x, np.full((4, 5), 0.3), reduction="batchmean")
     assert parts.denom == 4 and parts.count == 4
+
+
+def test_lean_and_general_paths_share_compiled_kernels(tmp_path):
+    """The lean path runs the general path's specialisations (read-only inputs): after general
+    calls, lean calls of the same losses compile nothing (a fresh cache, so every compile shows)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np, numloss
+        from numloss._kernels import _compile
+        x = np.random.rand(8, 10).astype(np.float32)
+        t = np.arange(8) % 10
+        p = np.random.rand(8, 10).astype(np.float32)
+        calls = [
+            lambda a: numloss.cross_entropy(a, t), lambda a: numloss.cross_entropy(a, t, return_grad=True),
+            lambda a: numloss.multi_margin_loss(a, t), lambda a: numloss.mse_loss(a, p),
+            lambda a: numloss.mse_loss(a, p, return_grad=True), lambda a: numloss.binary_cross_entropy(a, p),
+        ]
+        for f in calls:
+            f(np.asfortranarray(x))  # not C-contiguous: the general path
+        before = len(_compile.COMPILED)
+        for f in calls:
+            f(x)
+            f(x)
+        print(before, len(_compile.COMPILED))
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, after = map(int, proc.stdout.split())
+    assert before > 0 and after == before

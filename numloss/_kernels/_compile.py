@@ -149,21 +149,28 @@ class Kernel:
                 return disp(*args)
         return self.dispatcher(False)(*args)
 
-    def serial(self, key, *args):
+    def serial(self, key, *args, read_only=()):
         """The serial variant on ``args``, called through its compiled entry point once one is
         known for ``key``, so a repeated small call skips Numba's type dispatch (about 1 us).
         ``key`` is the caller's name for the Numba types of ``args`` (dtype, dimensions,
-        layout, alignment, writeability): equal keys must mean equal types, since the entry
-        point converts its arguments without checking them. (``entry_point`` is Numba's
+        layout, alignment): equal keys must mean equal types, since the entry point converts
+        its arguments without checking them. ``read_only``: the positions of arrays the kernel
+        only reads; they are typed read-only, as the general path passes them, so both paths
+        share one compiled (and cached) specialisation. (``entry_point`` is Numba's
         compiled-function wrapper, stable since 0.50 but not public API.)"""
         known = self._entries.get(key)
         if known is not None:
             entry, star = known
             return entry(*args) if star is None else entry(*args[:star], args[star:])
+        typed = list(args)
+        for i in read_only:
+            if typed[i].flags.writeable:
+                typed[i] = typed[i].view()
+                typed[i].flags.writeable = False
         disp = self.dispatcher(False)
-        result = disp(*args)
+        result = disp(*typed)
         # the overload's key: the argument types, a driver's *args folded into one tuple type
-        _, folded = disp.fold_argument_types(tuple(disp.typeof_pyval(a) for a in args), {})
+        _, folded = disp.fold_argument_types(tuple(disp.typeof_pyval(a) for a in typed), {})
         star = next((i for i, t in enumerate(folded) if isinstance(t, numba.types.StarArgTuple)), None)
         if star is not None:
             folded = (*folded[:star], numba.types.BaseTuple.from_types(folded[star].types))

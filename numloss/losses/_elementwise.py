@@ -13,6 +13,10 @@ from .._kernels._compile import Kernel
 # Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
 _UNUSED = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
 
+# The elementwise driver's arguments it only reads (x, y, c, w, grad_output): typed read-only
+# on the fast path as on the general path, so both share one compiled specialisation.
+_READ_ONLY = (0, 1, 2, 3, 6)
+
 # The kernels' options arrays of the fast path, by (dtype, params, scale); never written to.
 _OPTIONS = {}
 _OPTIONS_MAX = 256
@@ -200,17 +204,15 @@ class Elementwise:
             return None
         a = x if x.ndim == 1 else x.reshape(-1)
         b = y if y.ndim == 1 else y.reshape(-1)
-        if unit_interval and (V.outside_unit_interval(a, (dtype, fx.writeable))
-                              or V.outside_unit_interval(b, (dtype, fy.writeable))):
+        if unit_interval and (V.outside_unit_interval(a) or V.outside_unit_interval(b)):
             return None
         denom = (x.shape[0] if x.ndim else 1) if batch_mean else n
         unused = _UNUSED[dtype]
         partial = np.empty(_drivers.n_blocks(n), np.float64)
         kernel = self.kernel(0, False, return_grad, 1)
-        key = (dtype, fx.writeable, fy.writeable)
         if not return_grad:
-            total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused,
-                                  partial)
+            total = kernel.serial(dtype, a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused,
+                                  partial, read_only=_READ_ONLY)
             if parts:
                 return _parts.Parts(total, denom, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
             return dtype.type(V.divide(total, denom) if mean else total)
@@ -219,8 +221,8 @@ class Elementwise:
         if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
             return None
         grad = _buffers.empty(x.shape, dtype)
-        total = kernel.serial(key, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
-                              grad if grad.ndim == 1 else grad.reshape(-1), unused, partial)
+        total = kernel.serial(dtype, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
+                              grad if grad.ndim == 1 else grad.reshape(-1), unused, partial, read_only=_READ_ONLY)
         return dtype.type(V.divide(total, denom) if mean else total), grad
 
 

@@ -190,7 +190,8 @@ class Rows:
 
     def serial(self, key, operands, options, scale, grad=None):
         """The unweighted kernel, serially, through its entry point (``Kernel.serial``; ``key``
-        names the operands' types): for a small call whose arguments the caller has checked.
+        names the operands' types; the operands are typed read-only, as in :meth:`__call__`):
+        for a small call whose arguments the caller has checked.
         ``grad``: the (first) gradient buffer to write, every row's factor ``scale``; None for
         the forward. Returns ``(float64 total, loss rows)``."""
         first = operands[0]
@@ -210,5 +211,6 @@ class Rows:
         total = self.kernels[0].serial(
             key, np.empty(-(-nrows // rows_per_block), np.float64), rows_per_block, nrows, placeholder(dtype, 1),
             placeholder(dtype, 1, True), *operands, opts, _ONE[dtype], loss_rows, *grads,
+            read_only=range(5, 5 + len(operands)),
         )
         return total, loss_rows

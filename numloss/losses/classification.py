@@ -291,13 +291,13 @@ def _index_rows_fast(rows, x, t, options, reduction, return_grad, ignore_index=_
     dtype = x.dtype
     N, C = x.shape
     w = ones_weight(C, dtype)
-    key = (dtype, fx.writeable, ft.writeable)
-    bad, ignored, denom = _INDEX_STATS.serial(key, t, C, ignore_index, w[0], placeholder(dtype, 1))
+    bad, ignored, denom = _INDEX_STATS.serial(dtype, t, C, ignore_index, w[0], placeholder(dtype, 1), read_only=(0,))
     if bad >= 0 or ignored and ignore_index == _NO_INDEX:
         return None
     grad = _buffers.empty((N, C, 1), dtype) if return_grad else None
     scale = (V.divide(1.0, denom) if reduction == "mean" else 1.0) if return_grad else 0.0
-    total, _ = rows.serial(key, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w), options, scale, grad)
+    total, _ = rows.serial(dtype, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w), options, scale,
+                           grad)
     if parts:
         return _parts.Parts(total, denom, N, _parts.reduced(reduction, dtype))
     loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
