@@ -49,18 +49,22 @@ def _threads_arg(text):
 
 
 def _loss_arg(text):
-    """--only: a loss's function name or its class name (``CrossEntropyLoss``), as the function name."""
+    """--only: a loss's function name or its class name (``CrossEntropyLoss``), as the function
+    name; or, for ``--suite metrics``, a metric's name or row label."""
     import numloss
     from .losses._base import Loss
 
     names = {c.name for c in _registry.CASES}
-    if text in names:
+    if text in names or text in METRIC_BY_LABEL or text in {c[1] for c in METRIC_CASES}:
         return text
     cls = getattr(numloss, text, None)
     if isinstance(cls, type) and issubclass(cls, Loss) and cls.function.__name__ in names:
         return cls.function.__name__
-    raise argparse.ArgumentTypeError(
-        f"unknown loss {text!r}; valid names: {', '.join(sorted(names))} (or their class names)")
+    raise argparse.ArgumentTypeError(f"unknown loss {text!r}; {_valid_losses()}")
+
+
+def _valid_losses():
+    return f"valid names: {', '.join(sorted(c.name for c in _registry.CASES))} (or their class names)"
 
 
 def _output_path(text):
@@ -140,6 +144,13 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", type=_output_path, help="write the results as JSON")
     parser.add_argument("--plot", metavar="PATH.png", type=_output_path,
                         help="draw the speedup chart (needs matplotlib)")
+
+
+def _bar(items, unit):
+    """A progress bar over ``items`` on stderr, shown only on a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(items, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
 
 
 def _median_times(fns, rounds):
@@ -233,6 +244,11 @@ def run(args):
     if torch is not None:
         torch.set_num_threads(threads)
     dtype = np.dtype(args.dtype)
+    unknown = set(args.only or ()) - set(_registry.BY_NAME)
+    if unknown:  # a metric's name, valid only with --suite metrics
+        print(f"numloss bench: error: argument --only: unknown loss {sorted(unknown)[0]!r}; {_valid_losses()}",
+              file=sys.stderr)
+        return 2
     cases = [c for c in _registry.CASES if (not args.only or c.name in args.only)
              and args.size in _registry.sizes(c.family)]
     if not cases:
@@ -242,9 +258,7 @@ def run(args):
     rng = np.random.default_rng(0)
     rows = []
     first = len(COMPILED)
-    from tqdm import tqdm
-
-    bar = tqdm(cases, unit="loss", file=sys.stderr, disable=not sys.stderr.isatty())
+    bar = _bar(cases, "loss")
     for case in bar:
         bar.set_postfix_str(case.name)
         a, kw = case.make(rng, args.size, dtype)
@@ -452,14 +466,14 @@ def run_metrics(args):
     rounds = 3 if args.quick else 7
     rng = np.random.default_rng(0)
     rows = []
-    for i, (label, _, make, _) in enumerate(cases):
-        _progress(i, len(cases), label)
+    bar = _bar(cases, "metric")
+    for label, _, make, _ in bar:
+        bar.set_postfix_str(label)
         a, kw = make(rng, size, dtype)
         t = _median_times(metric_callables(label, a, kw, sklearn_metrics), rounds)
         t["name"] = label
         t["shape"] = "x".join(map(str, a[-1].shape))
         rows.append(t)
-    _progress(len(cases), len(cases), "done")
     ms = lambda s: f"{s * 1e3:10.3f}"  # noqa: E731
     ratio = lambda a, b: f"{a / b:8.1f}x"  # noqa: E731
     head = f"{'metric':28s} {'shape':>10s} {'numloss ms':>10s}"

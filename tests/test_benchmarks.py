@@ -85,6 +85,21 @@ def test_bench_command_writes_json_and_plot(tmp_path):
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_metrics_suite_runs_selected_metrics(tmp_path):
+    out_json = tmp_path / "metrics.json"
+    proc = _numloss("bench", "--suite", "metrics", "--quick", "--size", "small", "--only", "mean_squared_error",
+                    "--only", "log_loss (binary)", "--json", str(out_json))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out_json.read_text())
+    assert [r["name"] for r in data["results"]] == ["mean_squared_error", "log_loss (binary)"]
+    assert all(r["numloss"] > 0 and r["floor"] > 0 for r in data["results"])
+    # a metric is not a loss of the default suite, and a loss is not a metric
+    for args, message in ((["--only", "mean_squared_error"], "unknown loss"),
+                          (["--suite", "metrics", "--only", "mse_loss"], "unknown metric")):
+        proc = _numloss("bench", "--quick", *args)
+        assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_bench_rejects_unknown_loss():
     proc = subprocess.run([sys.executable, "-m", "numloss", "bench", "--only", "nope"],
                           capture_output=True, text=True, timeout=300)
