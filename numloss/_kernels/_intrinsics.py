@@ -1,4 +1,4 @@
-"""LLVM intrinsics for the kernels: bit casts, fused multiply-add, IEEE division (used by
+"""LLVM intrinsics for the kernels: bit casts, a read-only view's type, fused multiply-add, IEEE division (used by
 ``_math.py``'s elementary functions), reassociable adds and NaN-ignoring min/max (the row
 kernels' vectorised sums and maxima), and a zero fill with non-temporal stores.
 
@@ -12,6 +12,7 @@ import platform
 
 from llvmlite import ir
 from numba import types
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 
@@ -43,6 +44,20 @@ def as_float(typingctx, i):
         return builder.bitcast(args[0], context.get_value_type(rt))
 
     return rt(i), codegen
+
+
+@intrinsic
+def read_only(typingctx, a):
+    """The array ``a`` typed read-only (the same array): a scratch array passed where read-only
+    inputs are passed elsewhere then shares the callee's one compiled specialisation."""
+    if not isinstance(a, types.Array):
+        return None
+    rt = a.copy(readonly=True)
+
+    def codegen(context, builder, sig, args):
+        return impl_ret_borrowed(context, builder, rt, args[0])
+
+    return rt(a), codegen
 
 
 @intrinsic

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ._compile import inline, row_function
+from ._intrinsics import read_only
 from ._math import vlog
 from ._rowbase import options_dtype, row_factor
 from ._scalar import like
@@ -146,13 +147,17 @@ def cross_entropy_tiles(x, target, y, wv, opt, grad_factor, loss_rows, g, lo, hi
         y2 = y.reshape((y.shape[0], C))
         g2 = g.reshape((g.shape[0], C))
         xs = np.empty((3, C, TILE_ROWS), x.dtype)  # the tile's x, y and gradient, transposed
+        t1 = target.reshape(target.shape[0])  # contiguous, as target[n, d0:d1] below
+        d0 = np.intp(0)  # a run-time 0, not a literal, as d0 below
         while r < hi:
             nd = min(TILE_ROWS, hi - r)
             transpose_in(x2, xs[0], r, nd)
             if probs:
                 transpose_in(y2, xs[1], r, nd)
-            acc += cross_entropy_tile(xs[0], xs[1], xs[2], target[r:r + nd, 0], wv, opt, grad_factor, loss_rows,
-                                      r, 0, nd, sums64, scratch)
+            # argument types as in the loop below (the scratch typed read-only as x[n] and y[n]):
+            # one compiled cross_entropy_tile
+            acc += cross_entropy_tile(read_only(xs[0]), read_only(xs[1]), xs[2], t1[r:r + nd], wv, opt,
+                                      grad_factor, loss_rows, r, d0, nd, sums64, scratch)
             if write_grad:
                 transpose_out(xs[2], g2, r, nd)
             r += nd
