@@ -6,7 +6,11 @@ import subprocess
 import sys
 import textwrap
 
-ROOT = pathlib.Path(__file__).parent.parent
+import numloss
+
+# Where this process imported numloss from (site-packages, or a checkout on PYTHONPATH): the
+# subprocesses import the same one, never an unbuilt source tree above the tests.
+IMPORT_ROOT = pathlib.Path(numloss.__file__).resolve().parents[1]
 
 # The compiles logged while mse_loss (cached by `numloss compile` before) and then l1_loss (not
 # cached) run: forward and loss+grad, serial and parallel sizes, reduced and "none".
@@ -32,7 +36,7 @@ for name in ("mse_loss", "l1_loss"):
 
 
 def _run(args, cache):
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(IMPORT_ROOT)}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=900, env=env,
                           cwd=cache)
 
