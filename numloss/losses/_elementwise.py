@@ -1,5 +1,6 @@
 """Running an elementwise loss: broadcasting, the fused kernel call, the reduction and the
 shape of what is returned. Used by every loss whose value is a reduction of per-element terms."""
+import functools
 import math
 
 import numpy as np
@@ -10,17 +11,14 @@ from .._kernels import _drivers
 from .._kernels._compile import Kernel
 
 
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the kernels compute in
+
 # Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
-_UNUSED = {np.dtype(t): np.empty(0, t) for t in (np.float32, np.float64)}
+_UNUSED = {t: np.empty(0, t) for t in FLOATS}
 
 # The elementwise driver's arguments it only reads (x, y, c, w, grad_output): typed read-only
 # on the fast path as on the general path, so both share one compiled specialisation.
 _READ_ONLY = (0, 1, 2, 3, 6)
-
-# The kernels' options arrays of the fast path, by (dtype, params, scale); never written to.
-_OPTIONS = {}
-_OPTIONS_MAX = 256
-
 
 def _options(dtype, params, scale):
     """The kernel's options ``(p0, p1, p2, scale)`` as an array of ``dtype`` (an option beyond
@@ -29,17 +27,15 @@ def _options(dtype, params, scale):
         return np.array((*params, 0.0, 0.0, 0.0)[:3] + (scale,), dtype)
 
 
+# The fast path's options arrays (never written to), by (dtype, params, scale).
+_cached = functools.lru_cache(maxsize=256)(_options)
+
+
 def _cached_options(dtype, params, scale):
-    """:func:`_options`, cached; not for a -0.0 option (0.0 and -0.0 are one dict key)."""
+    """:func:`_options`, cached; not for a -0.0 option (0.0 and -0.0 are one cache key)."""
     if 0.0 in params and any(math.copysign(1.0, p) < 0 for p in params if p == 0.0):
         return _options(dtype, params, scale)
-    key = (dtype, params, scale)
-    opts = _OPTIONS.get(key)
-    if opts is None:
-        if len(_OPTIONS) >= _OPTIONS_MAX:
-            _OPTIONS.clear()
-        opts = _OPTIONS[key] = _options(dtype, params, scale)
-    return opts
+    return _cached(dtype, params, scale)
 
 
 class Elementwise:
@@ -191,7 +187,7 @@ class Elementwise:
             return None
         dtype = x.dtype
         parts = _parts.wanted()
-        if dtype not in _UNUSED or y.dtype != dtype or x.shape != y.shape or parts and return_grad:
+        if dtype not in FLOATS or y.dtype != dtype or x.shape != y.shape or parts and return_grad:
             return None
         fx, fy = x.flags, y.flags
         if not (fx.c_contiguous and fx.aligned and fy.c_contiguous and fy.aligned):
@@ -206,24 +202,24 @@ class Elementwise:
         b = y if y.ndim == 1 else y.reshape(-1)
         if unit_interval and (V.outside_unit_interval(a) or V.outside_unit_interval(b)):
             return None
-        denom = (x.shape[0] if x.ndim else 1) if batch_mean else n
+        batch = x.shape[0] if x.ndim else 1
+        denom = batch if batch_mean else n
+        scale, grad = 0.0, None
+        if return_grad:
+            go = 1.0 if grad_output is None else grad_output
+            scale = V.divide(go, denom) if mean else go
+            if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
+                return None
+            grad = _buffers.empty(x.shape, dtype)
         unused = _UNUSED[dtype]
-        partial = np.empty(_drivers.n_blocks(n), np.float64)
-        kernel = self.kernel(0, False, return_grad, 1)
-        if not return_grad:
-            total = kernel.serial(dtype, a, b, a, a, 1, _cached_options(dtype, params, 0.0), a, unused, unused, unused,
-                                  partial, read_only=_READ_ONLY)
-            if parts:
-                return _parts.Parts(total, denom, x.shape[0] if x.ndim else 1, _parts.reduced(reduction, dtype))
-            return dtype.type(V.divide(total, denom) if mean else total)
-        go = 1.0 if grad_output is None else grad_output
-        scale = V.divide(go, denom) if mean else go
-        if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
-            return None
-        grad = _buffers.empty(x.shape, dtype)
-        total = kernel.serial(dtype, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
-                              grad if grad.ndim == 1 else grad.reshape(-1), unused, partial, read_only=_READ_ONLY)
-        return dtype.type(V.divide(total, denom) if mean else total), grad
+        total = self.kernel(0, False, return_grad, 1).serial(
+            dtype, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
+            unused if grad is None else grad.reshape(-1), unused, np.empty(_drivers.n_blocks(n), np.float64),
+            read_only=_READ_ONLY)
+        if parts:
+            return _parts.Parts(total, denom, batch, _parts.reduced(reduction, dtype))
+        loss = dtype.type(V.divide(total, denom) if mean else total)
+        return (loss, grad) if return_grad else loss
 
 
 def _kernel_weights(weight, sw, shape):

@@ -4,6 +4,7 @@ is returned. Used by every loss whose terms are whole rows: the class-score loss
 ``_elementwise.py``; the kernels are in ``numloss/_kernels`` (driver ``_drivers.blocks``, the
 row functions' contract in ``_kernels/_rowbase.py``).
 """
+import functools
 import math
 from typing import NamedTuple
 
@@ -127,6 +128,14 @@ def finish(loss, grads, full_shape, input_shapes, buffers, return_grad, written=
     return loss, (tuple(result) if len(result) > 1 else result[0])
 
 
+@functools.lru_cache(maxsize=256)
+def _options_record(options_dtype, values):
+    """A one-element options record of ``values`` for :meth:`Rows.serial` (cached; never written)."""
+    record = np.empty(1, options_dtype)
+    record[0] = values
+    return record
+
+
 class Rows:
     """The kernel of one row function (see ``_kernels/_rowbase.py``), built on first use.
     ``options``: the row function's options dtype; ``n_grads``: how many gradient arrays it
@@ -139,7 +148,6 @@ class Rows:
         self.options = options
         self.n_grads = n_grads
         self.writes_loss = writes_loss
-        self._serial_options = {}  # (grad, scale, options) -> options record of ``serial`` (never written)
 
     def __call__(self, operands, *, options=(), reduction, denom, loss_shape, full_shape, input_shapes=None,
                  return_grad, grad_output=None, gradient_out=None, user_inputs=(), min_block_rows=1, work=None,
@@ -198,13 +206,7 @@ class Rows:
         dtype = first.dtype
         nrows = first.shape[0]
         rows_per_block = block_rows(first.shape[1])
-        opts_key = (grad is not None, scale, options)
-        opts = self._serial_options.get(opts_key)
-        if opts is None:
-            if len(self._serial_options) >= 64:
-                self._serial_options.clear()
-            opts = self._serial_options[opts_key] = np.empty(1, self.options)
-            opts[0] = (grad is not None, 0, scale, *options)
+        opts = _options_record(self.options, (grad is not None, 0, scale, *options))
         spare = placeholder(dtype, first.ndim, writeable=True)
         grads = [spare if grad is None else grad] + [spare] * (self.n_grads - 1)
         loss_rows = np.empty(nrows, dtype)

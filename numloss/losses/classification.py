@@ -298,9 +298,7 @@ def _index_rows_fast(rows, x, t, options, reduction, return_grad, ignore_index=_
     scale = (V.divide(1.0, denom) if reduction == "mean" else 1.0) if return_grad else 0.0
     total, _ = rows.serial(dtype, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w), options, scale,
                            grad)
-    if parts:
-        return _parts.Parts(total, denom, N, _parts.reduced(reduction, dtype))
-    loss = V.scalar_result(V.divide(total, denom) if reduction == "mean" else total, dtype)
+    loss = reduce(None, total, reduction, denom, (N,), dtype)
     return (loss, grad.reshape(N, C)) if return_grad else loss
 
 

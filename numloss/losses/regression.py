@@ -11,14 +11,13 @@ from .. import _parts
 from .. import _validate as V
 from .._kernels import elementwise as E
 from ._base import loss_class
-from ._elementwise import SAMPLE_WEIGHT_DOC, Elementwise, grad_options
+from ._elementwise import FLOATS, SAMPLE_WEIGHT_DOC, Elementwise, grad_options
 
 _L1 = Elementwise(E.l1)
 _MSE = Elementwise(E.mse)
 _HUBER = Elementwise(E.huber)
 _SMOOTH_L1 = Elementwise(E.smooth_l1)
 _MSLE = Elementwise(E.msle)
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 _GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: see ``numloss`` (docs/api.md, Gradients): with
         ``return_grad=True`` the result is ``(loss, d loss / d input)``.
@@ -28,7 +27,7 @@ _GRAD_DOC = SAMPLE_WEIGHT_DOC + """    return_grad, grad_output, gradient_out: s
 def _regression(kernel, input, target, reduction, weight, params, weighted_mean, sample_weight, grads):
     """Shared argument handling; ``weighted_mean``: a weighted \"mean\" divides by sum(weight).
     ``kernel`` may be a function of the result dtype (the choice depends on it)."""
-    if isinstance(kernel, Elementwise) or type(input) is np.ndarray and input.dtype in _FLOATS:
+    if isinstance(kernel, Elementwise) or type(input) is np.ndarray and input.dtype in FLOATS:
         fast = (kernel if isinstance(kernel, Elementwise) else kernel(input.dtype)).fast(
             input, target, reduction, params, weight=weight, sample_weight=sample_weight, **grads)
         if fast is not None:
