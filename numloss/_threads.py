@@ -51,11 +51,15 @@ def get_num_threads():
     return numba.get_num_threads() if _num_threads is None else _num_threads
 
 
+def may_parallel(work):
+    """Whether a call with ``work`` units of work runs its parallel code (large enough, and not
+    in a child forked after a parallel region)."""
+    return not _forked_after_parallel and work >= PARALLEL_MIN_WORK
+
+
 def threads_for(work):
     """How many threads a call with ``work`` units of work should use (1 means serial)."""
-    if _forked_after_parallel or work < PARALLEL_MIN_WORK:
-        return 1
-    return get_num_threads()
+    return get_num_threads() if may_parallel(work) else 1
 
 
 def _after_fork_in_child():

@@ -271,6 +271,8 @@ def test_classification_bad_inputs_raise_as_sklearn(name):
 
 @pytest.mark.parametrize("name,args", [
     ("mean_squared_error", lambda r, n: (r.normal(size=(n, 2)), r.normal(size=(n, 2)))),
+    ("mean_absolute_error", lambda r, n: (r.normal(size=n).astype(np.float32), r.normal(size=n).astype(np.float32))),
+    ("mean_squared_log_error", lambda r, n: (r.uniform(size=n), r.uniform(size=n))),
     ("log_loss", lambda r, n: (r.integers(0, 2, n), r.uniform(size=n).astype(np.float32))),
     ("log_loss", lambda r, n: (np.sort(r.integers(0, 2, n)), r.uniform(size=n))),  # one-label blocks
     ("log_loss", lambda r, n: (r.integers(0, 3, n // 4), r.dirichlet(np.ones(3), n // 4))),

@@ -149,6 +149,17 @@ class Kernel:
                 return disp(*args)
         return self.dispatcher(False)(*args)
 
+    def sized(self, work, *args):
+        """Run on an input of ``work`` units: the parallel variant for every input large enough
+        to run in parallel, with however many threads (one included), the serial one below.
+        A kernel whose sums are ordered by LLVM's vectoriser, which may order the two variants'
+        loops differently, so gives the same bits for any thread count."""
+        if not _threads.may_parallel(work):
+            return self.dispatcher(False)(*args)
+        disp = self.dispatcher(True)
+        with _threads.parallel_call(_threads.get_num_threads()):
+            return disp(*args)
+
     def serial(self, key, *args, read_only=()):
         """The serial variant on ``args``, called through its compiled entry point once one is
         known for ``key``, so a repeated small call skips Numba's type dispatch (about 1 us).

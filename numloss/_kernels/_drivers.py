@@ -10,6 +10,7 @@ count.
 import numpy as np
 
 from ._compile import cached_njit
+from ._intrinsics import radd
 from ._scalar import like
 
 BLOCK = 4096
@@ -179,7 +180,8 @@ def count_outside(a, lo, hi, partial):
 
 # ---------------------------------------------------------------------------------------------
 # Metric drivers (numloss.metrics). Each also fills ``stats[blk]`` with block blk's checks of its
-# operands (see ``block_stats``), so that validation costs no second pass over the data.
+# operands (counts of values out of bounds, ``weight_stats``), so that validation costs no
+# second pass over the data. ``WEIGHTED``: whether ``w`` holds sample weights.
 # ---------------------------------------------------------------------------------------------
 
 ROW = None  # placeholder bound by Kernel: the per-row function of indexed_rows
@@ -202,57 +204,33 @@ def _n_outside(v, lo, hi, nan_outside=True):
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
-def _n_nonfinite(v):
-    """How many entries are NaN or +-inf (x - x is NaN exactly for those)."""
-    n = 0
-    for i in range(v.size):
-        x = v[i]
-        n += np.int64((x - x) != 0)
-    return n
-
-
-@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
-def _n_nonzero(v):
-    n = 0
-    for i in range(v.size):
-        n += np.int64(v[i] != 0)
-    return n
+def weight_stats(w, stats):
+    """stats[2], stats[3] = #non-finite w, #nonzero w; returns the float64 sum of w (one pass;
+    x - x is NaN exactly for non-finite x)."""
+    acc = 0.0
+    n_nonfinite = np.int32(0)
+    n_nonzero = np.int32(0)
+    for i in range(w.size):
+        x = w[i]
+        acc += np.float64(x)
+        n_nonfinite += np.int32((x - x) != 0)
+        n_nonzero += np.int32(x != 0)
+    stats[2] = n_nonfinite
+    stats[3] = n_nonzero
+    return acc
 
 
 @cached_njit(error_model="numpy")
-def block_stats(a, b, w, lo_a, hi_a, lo_b, hi_b, out):
-    """One block's checks: out = (#a outside [lo_a, hi_a], #b outside [lo_b, hi_b],
-    #non-finite w, #nonzero w)."""
-    out[0] = _n_outside(a, lo_a, hi_a)
-    out[1] = _n_outside(b, lo_b, hi_b)
-    out[2] = _n_nonfinite(w)
-    out[3] = _n_nonzero(w)
-
-
-@cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
 def block_col_sums(buf, w, out):
-    """float64 column sums of one block of rows (``buf`` row-major with ``k = out.size - 1``
-    columns), each row weighted by ``w[i]`` (``w`` empty: unweighted); ``out[k]`` receives the
-    sum of the weights (the row count when unweighted)."""
+    """float64 column sums of one block of rows (``buf`` row-major with ``out.size - 1``
+    columns), each row weighted by ``w[i]`` (``w`` empty: unweighted)."""
     k = out.size - 1
-    rows = buf.size // k
-    if w.size == 0:
-        if k == 1:
-            out[0] = block_sum(buf)
-        else:
-            for j in range(k):
-                out[j] = 0.0
-            for i in range(rows):
-                for j in range(k):
-                    out[j] += buf[i * k + j]
-        out[k] = rows
-    else:
+    for j in range(k):
+        out[j] = 0.0
+    for i in range(buf.size // k):
+        wi = np.float64(w[i]) if w.size else 1.0
         for j in range(k):
-            acc = 0.0
-            for i in range(rows):
-                acc += np.float64(buf[i * k + j]) * w[i]
-            out[j] = acc
-        out[k] = block_sum(w)
+            out[j] += np.float64(buf[i * k + j]) * wi
 
 
 def column_sums(a, b, c, w, p, bounds, partial, stats):
@@ -260,11 +238,16 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
     ``rows_per_block(k)`` rows.
 
     ``a``, ``b`` (and ``c`` when ``NIN == 3``): flat, C-ordered (n, k) arrays of one dtype, k
-    being ``partial.shape[1] - 1``; ``w``: per-row weights (n,), or an empty array.
+    being ``partial.shape[1] - 1``; ``w``: per-row weights (n,) when ``WEIGHTED``.
     ``partial[blk, j]`` receives the float64 sum over block blk's rows of
     ``w[i] * ELEM(a[i, j], b[i, j], c[i, j], p[0], p[1], p[2])[0]`` and ``partial[blk, k]`` the
-    sum of its weights; ``stats[blk]`` its ``block_stats`` with a in [bounds[0], bounds[1]] and
-    b in [bounds[2], bounds[3]].
+    sum of its weights; ``stats[blk]``: (#a outside [bounds[0], bounds[1]], #b outside
+    [bounds[2], bounds[3]], ``weight_stats``).
+
+    With one output, a block is one loop that sums as it goes (``radd`` lets LLVM vectorise the
+    sum inside the element math's strict loop; run it with ``Kernel.sized``) and counts the
+    operands' outliers on the way; with several, the losses go through a block buffer summed
+    per column.
     """
     k = partial.shape[1] - 1
     n = a.size // k
@@ -283,12 +266,31 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
         bv = b[lo * k:hi * k]
         cv = c[lo * k:hi * k]
         wv = w[lo:hi]
-        buf = np.empty(av.size, a.dtype)
-        for i in range(av.size):
-            loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
-            buf[i] = loss
-        block_col_sums(buf, wv, partial[blk])
-        block_stats(av, bv, wv, lo_a, hi_a, lo_b, hi_b, stats[blk])
+        out = partial[blk]
+        st = stats[blk]
+        if k == 1:
+            acc = 0.0
+            n_a = np.int32(0)
+            n_b = np.int32(0)
+            for i in range(hi - lo):
+                x = av[i]
+                y = bv[i]
+                loss = np.float64(ELEM(x, y, cv[i] if NIN == 3 else x, p0, p1, p2)[0])
+                acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
+                n_a += np.int32(not ((x >= lo_a) & (x <= hi_a)))
+                n_b += np.int32(not ((y >= lo_b) & (y <= hi_b)))
+            out[0] = acc
+            st[0] = n_a
+            st[1] = n_b
+        else:
+            buf = np.empty(av.size, a.dtype)
+            for i in range(av.size):
+                buf[i] = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)[0]
+            block_col_sums(buf, wv, out)
+            st[0] = _n_outside(av, lo_a, hi_a)
+            st[1] = _n_outside(bv, lo_b, hi_b)
+        w_sum = weight_stats(wv, st)
+        out[k] = w_sum if WEIGHTED else hi - lo
 
 
 @cached_njit(inline="always")
@@ -325,7 +327,8 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
     (``partial[blk, 0]``) and ``t = 0`` (``partial[blk, 2]``), the caller choosing.
     ``partial[blk]``: (sum with t as above, sum of weights, sum with t = 0 [one-key blocks]);
     ``labels[blk, 2]``: count of keys strictly between the block's smallest and largest;
-    ``stats[blk]``: ``block_stats`` with x in [bounds[0], bounds[1]].
+    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], 0, ``weight_stats``); ``w`` weighs
+    sample i when ``WEIGHTED``.
     """
     n = x.size
     one = like(x[0], 1)
@@ -346,31 +349,39 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
         ylo = lab[0]
         yhi = lab[1]
         ref = pos if known else yhi
-        buf = np.empty(hi - lo, x.dtype)
+        st = stats[blk]
+        acc = 0.0
         n_between = 0
+        n_x = np.int32(0)
         for i in range(hi - lo):
+            xi = xv[i]
             key = label_key(yv[i], FLOAT_KEYS)
-            buf[i] = ELEM(xv[i], one if key == ref else zero, xv[i], p0, p1, p2)[0]
+            loss = np.float64(ELEM(xi, one if key == ref else zero, xi, p0, p1, p2)[0])
+            acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
             n_between += np.int64((key != ylo) & (key != yhi))
+            n_x += np.int32(not ((xi >= lo_x) & (xi <= hi_x)))
         lab[2] = n_between
+        st[0] = n_x
+        st[1] = 0
+        w_sum = weight_stats(wv, st)
         out = partial[blk]
-        block_col_sums(buf, wv, out[0:2])
+        out[0] = acc
+        out[1] = w_sum if WEIGHTED else hi - lo
         out[2] = 0.0
         if not known and ylo == yhi:
+            acc = 0.0
             for i in range(hi - lo):
-                buf[i] = ELEM(xv[i], zero, xv[i], p0, p1, p2)[0]
-            tmp = np.empty(2)
-            block_col_sums(buf, wv, tmp)
-            out[2] = tmp[0]
-        block_stats(xv, xv[:0], wv, lo_x, hi_x, lo_x, hi_x, stats[blk])
+                loss = np.float64(ELEM(xv[i], zero, xv[i], p0, p1, p2)[0])
+                acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
+            out[2] = acc
 
 
 def indexed_rows(x, t, w, p, bounds, k, partial, stats):
     """Sums of ``ROW(x[i, :], t[i], p[0], p[1], p[2])`` over the rows (in blocks of
     ``rows_per_block(k)``) of a flat, C-ordered (n, k) array ``x`` with one class index ``t[i]``
-    per row, weighted by ``w[i]`` (``w`` empty: unweighted), in one pass. ``partial[blk]``:
-    (sum, sum of weights, count of rows whose float64 sum differs from 1 by more than
-    ``p[3]``); ``stats[blk]``: ``block_stats`` with x in [bounds[0], bounds[1]].
+    per row, weighted by ``w[i]`` when ``WEIGHTED``, in one pass. ``partial[blk]``: (sum, sum
+    of weights, count of rows whose float64 sum differs from 1 by more than ``p[3]``);
+    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], 0, ``weight_stats``).
     """
     n = t.size
     p0 = like(x[0], p[0])
@@ -385,14 +396,18 @@ def indexed_rows(x, t, w, p, bounds, k, partial, stats):
         hi = min(lo + rows, n)
         tv = t[lo:hi]
         wv = w[lo:hi]
-        buf = np.empty(hi - lo, x.dtype)
+        st = stats[blk]
+        acc = 0.0
         n_off = 0
         for i in range(hi - lo):
             row = x[(lo + i) * k:(lo + i + 1) * k]
-            buf[i] = ROW(row, tv[i], p0, p1, p2)
+            loss = np.float64(ROW(row, tv[i], p0, p1, p2))
+            acc += loss * wv[i] if WEIGHTED else loss
             n_off += np.int64(abs(block_sum(row) - 1.0) > tol)
+        st[0] = _n_outside(x[lo * k:hi * k], lo_x, hi_x)
+        st[1] = 0
+        w_sum = weight_stats(wv, st)
         out = partial[blk]
-        block_col_sums(buf, wv, out[0:2])
+        out[0] = acc
+        out[1] = w_sum if WEIGHTED else hi - lo
         out[2] = n_off
-        xv = x[lo * k:hi * k]
-        block_stats(xv, xv[:0], wv, lo_x, hi_x, lo_x, hi_x, stats[blk])

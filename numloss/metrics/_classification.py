@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 
-from .. import _threads
 from .._kernels import _drivers
 from .._kernels import metrics as _mk
 from ._common import (
@@ -72,8 +71,8 @@ class _BinaryPass:
         self.labels = np.empty((nb, 3), np.int64)
         self.stats = np.empty((nb, _drivers.N_STATS), np.float64)
         kernel = _kernel(_drivers.binary_labels, elem.__name__ + ("_fkeys" if self.float_keys else ""),
-                         ELEM=elem, FLOAT_KEYS=self.float_keys)
-        kernel(_threads.threads_for(x.size), x, keys, w, np.asarray(params, np.float64), pos is not None,
+                         ELEM=elem, FLOAT_KEYS=self.float_keys, WEIGHTED=w.size > 0)
+        kernel.sized(x.size, x, keys, w, np.asarray(params, np.float64), pos is not None,
                np.int64(0 if pos_key is None else pos_key), np.asarray(bounds, np.float64), self.partial,
                self.labels, self.stats)
         self.known = pos is not None
@@ -181,8 +180,8 @@ def _rows_pass(row, x, codes, w, params, bounds, tol=np.inf):
     nb = _drivers.n_row_blocks(n, k)
     partial = np.empty((nb, 3), np.float64)
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
-    _kernel(_drivers.indexed_rows, row.__name__, ROW=row)(
-        _threads.threads_for(x.size), np.ascontiguousarray(x).reshape(-1), codes, w,
+    _kernel(_drivers.indexed_rows, row.__name__, ROW=row, WEIGHTED=w.size > 0).sized(
+        x.size, np.ascontiguousarray(x).reshape(-1), codes, w,
         np.array([*params, tol], np.float64), np.asarray(bounds, np.float64), k, partial, stats)
     return partial, stats
 

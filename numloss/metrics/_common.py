@@ -11,7 +11,7 @@ _EMPTY_W = np.empty(0, np.float64)
 
 
 def _kernel(template, name, **consts):
-    key = (template.__name__, name)
+    key = (template.__name__, name, *sorted(consts.items()))
     kernel = _KERNELS.get(key)
     if kernel is None:
         kernel = _KERNELS[key] = Kernel(template, name + "_metric", **consts)

@@ -6,7 +6,6 @@ from functools import partial
 
 import numpy as np
 
-from .. import _threads
 from .._kernels import _drivers
 from .._kernels import elementwise as _elem
 from .._kernels import metrics as _mk
@@ -93,13 +92,14 @@ def _column_means(elem, a, b, w, params=(0.0, 0.0, 0.0), bounds=None, domain_mes
     (finite inputs and weights; a in [bounds[0], bounds[1]] and b in [bounds[2], bounds[3]],
     else ValueError(domain_message))."""
     n, k = a.shape
-    kernel = _kernel(_drivers.column_sums, elem.__name__, ELEM=elem, NIN=2)
+    weighted = w.size > 0
+    kernel = _kernel(_drivers.column_sums, elem.__name__, ELEM=elem, NIN=2, WEIGHTED=weighted)
     nb = _drivers.n_row_blocks(n, k)
     partial = np.empty((nb, k + 1), np.float64)
     stats = np.empty((nb, _drivers.N_STATS), np.float64)
     if bounds is None:
         bounds = _finite_bounds(a.dtype) * 2
-    kernel(_threads.threads_for(a.size), a.reshape(-1), b.reshape(-1), a.reshape(-1), w,
+    kernel.sized(a.size, a.reshape(-1), b.reshape(-1), a.reshape(-1), w,
            np.asarray(params, a.dtype), np.asarray(bounds, np.float64), partial, stats)
     _operand_checks(stats, ((a, "y_true"), (b, "y_pred")), domain_message)
     _weight_checks(stats, w.size > 0)
