@@ -50,27 +50,21 @@ def gamma_deviance(y, f, c, p0, p1, p2):
 
 @inline
 def power(x, a):
-    """x ** a for x >= 0 (0 ** a = 0 for a > 0), in float64."""
+    """x ** a for x >= 0 (0 ** a = 0 for a > 0)."""
     return vexp(a * vlog(x))
 
 
 @inline
-def tweedie_deviance(y, f, c, p, p1, p2):
-    """2 (max(y, 0)^(2-p) / ((1-p)(2-p)) - y f^(1-p) / (1-p) + f^(2-p) / (2-p)) for p < 0 or
-    p > 1 (p = 0, 1, 2 use mse, poisson_deviance, gamma_deviance); computed in float64, with
-    x^(2-p) = x x^(1-p) so that two powers serve the three terms."""
-    yd = float(y)
-    fd = float(f)
-    pd = float(p)
-    yp = max(yd, 0.0)
-    f1 = power(fd, 1.0 - pd)
-    y2 = yp * power(yp, 1.0 - pd)
-    y2 = y2 if yp > 0.0 else 0.0  # 0^(2-p) = 0 where 0 * 0^(1-p) is NaN; a select, not a branch
-    dev = 2.0 * (y2 / ((1.0 - pd) * (2.0 - pd))
-                 - yd * f1 / (1.0 - pd)
-                 + fd * f1 / (2.0 - pd))
+def tweedie_deviance(y, f, c, q1, q2, p2):
+    """2 (max(y, 0)^q2 / (q1 q2) - y f^q1 / q1 + f^q2 / q2), q1 = 1 - p and q2 = 2 - p, for p < 0
+    or p > 1 (p = 0, 1, 2 use mse, poisson_deviance, gamma_deviance); computed in the inputs'
+    dtype as scikit-learn does, with x^q2 = x x^q1 so that two powers serve the three terms."""
     zero = like(y, 0)
-    return like(y, dev), zero, zero
+    yp = max(y, zero)
+    f1 = power(f, q1)
+    y2 = yp * power(yp, q1)
+    y2 = y2 if yp > zero else zero  # 0^q2 = 0 where 0 * 0^q1 is NaN; a select, not a branch
+    return like(y, 2) * (y2 / (q1 * q2) - y * f1 / q1 + f * f1 / q2), zero, zero
 
 
 @inline

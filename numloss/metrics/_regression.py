@@ -282,7 +282,7 @@ def mean_tweedie_deviance(y_true, y_pred, *, sample_weight=None, power=0):
         bounds, message = (0.0, big, positive, big), message + "non-negative y and strictly positive y_pred."
     else:
         bounds, message = (positive, big, positive, big), message + "strictly positive y and y_pred."
-    sums = _column_means(elem, a, b, w, (power, 0.0, 0.0), bounds, message)
+    sums = _column_means(elem, a, b, w, (1.0 - power, 2.0 - power, 0.0), bounds, message)
     return _result(sums[0], sums[1], len(a))
 
 
