@@ -118,11 +118,25 @@ class _CompileLog(event.Listener):
 event.register("numba:compile", _CompileLog())
 
 
+COMPUTE_BOUND = set()
+
+
+def compute_bound(elem):
+    """Mark an element function whose exp/log arithmetic, not memory, bounds its loss loop:
+    ``_drivers.elementwise`` then sums its losses in a second pass over a block buffer
+    (``BUFFER_SUM``), which measured faster for these than a float64 sum inside the loop."""
+    COMPUTE_BOUND.add(elem)
+    return elem
+
+
 class Kernel:
     """``template`` specialised with ``consts``; ``kernel(n_threads, *args)`` runs it serially
-    (``n_threads == 1``) or in parallel with ``n_threads`` threads."""
+    (``n_threads == 1``) or in parallel with ``n_threads`` threads. A driver of an element
+    function (``ELEM``) also gets ``BUFFER_SUM``: whether the function is ``compute_bound``."""
 
     def __init__(self, template, name, **consts):
+        if "ELEM" in consts:
+            consts["BUFFER_SUM"] = consts["ELEM"] in COMPUTE_BOUND
         self.template = template
         self.consts = consts
         flags = "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))

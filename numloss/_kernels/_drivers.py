@@ -24,6 +24,7 @@ WEIGHTED = 0  # elementwise: multiply loss and gradients by w[i] (1), or by w[i 
 # per row); blocks: weigh the loss rows (1)
 NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
 GRAD = False  # write gradients
+BUFFER_SUM = False  # sum a block's losses from a buffer, after the element loop (see Kernel)
 ROW = None  # blocks: the row function (see ``_rowbase``)
 
 
@@ -100,13 +101,13 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
         gov = go[lo:hi]
         g1v = g1[lo:hi]
         g2v = g2[lo:hi]
-        # Per-element losses of a reduced loss go through a block buffer so that the loss loop
-        # and the (reassociated) sum both vectorise.
-        buf = np.empty(0 if NONE else hi - lo, a.dtype)
         # Per-row weights are expanded once per block into an L1-resident buffer.
         wrow = np.empty(hi - lo if WEIGHTED == 2 else 0, w.dtype)
         if WEIGHTED == 2:
             expand_rows(w, inner, lo, wrow)
+        # The block's sum: in the loop (radd lets it vectorise), or from a buffer (BUFFER_SUM).
+        buf = np.empty(hi - lo if BUFFER_SUM and not NONE else 0, a.dtype)
+        acc = 0.0
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
             if WEIGHTED:
@@ -116,14 +117,16 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
                 d2 = d2 * wi
             if NONE:
                 ov[i] = loss
-            else:
+            elif BUFFER_SUM:
                 buf[i] = loss
+            else:
+                acc = radd(acc, np.float64(loss))
             if GRAD:
                 s = gov[i] if NONE else scale
                 g1v[i] = d1 * s
                 if NGRAD == 2:
                     g2v[i] = d2 * s
-        partial[k] = block_sum(buf)
+        partial[k] = block_sum(buf) if BUFFER_SUM else acc
     total = 0.0
     for k in range(partial.size):  # in block order: the same sum whatever the thread count
         total += partial[k]
@@ -220,6 +223,13 @@ def weight_stats(w, stats):
     return acc
 
 
+@cached_njit(inline="always")
+def weigh(loss, w, i, weighted):
+    """``loss`` as float64, times ``w[i]`` when ``weighted``."""
+    v = np.float64(loss)
+    return v * w[i] if weighted else v
+
+
 @cached_njit(error_model="numpy")
 def block_col_sums(buf, w, out):
     """float64 column sums of one block of rows (``buf`` row-major with ``out.size - 1``
@@ -244,10 +254,10 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
     sum of its weights; ``stats[blk]``: (#a outside [bounds[0], bounds[1]], #b outside
     [bounds[2], bounds[3]], ``weight_stats``).
 
-    With one output, a block is one loop that sums as it goes (``radd`` lets LLVM vectorise the
-    sum inside the element math's strict loop; run it with ``Kernel.sized``) and counts the
-    operands' outliers on the way; with several, the losses go through a block buffer summed
-    per column.
+    With one output, a block is one loop that counts the operands' outliers and sums as it
+    goes (``radd`` lets LLVM vectorise the sum inside the element math's strict loop; run it
+    with ``Kernel.sized``); with several, the losses go through a block buffer summed per
+    column.
     """
     k = partial.shape[1] - 1
     n = a.size // k
@@ -275,8 +285,8 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
             for i in range(hi - lo):
                 x = av[i]
                 y = bv[i]
-                loss = np.float64(ELEM(x, y, cv[i] if NIN == 3 else x, p0, p1, p2)[0])
-                acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
+                loss = ELEM(x, y, cv[i] if NIN == 3 else x, p0, p1, p2)[0]
+                acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
                 n_a += np.int32(not ((x >= lo_a) & (x <= hi_a)))
                 n_b += np.int32(not ((y >= lo_b) & (y <= hi_b)))
             out[0] = acc
@@ -356,8 +366,8 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
         for i in range(hi - lo):
             xi = xv[i]
             key = label_key(yv[i], FLOAT_KEYS)
-            loss = np.float64(ELEM(xi, one if key == ref else zero, xi, p0, p1, p2)[0])
-            acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
+            loss = ELEM(xi, one if key == ref else zero, xi, p0, p1, p2)[0]
+            acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
             n_between += np.int64((key != ylo) & (key != yhi))
             n_x += np.int32(not ((xi >= lo_x) & (xi <= hi_x)))
         lab[2] = n_between
@@ -371,8 +381,8 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
         if not known and ylo == yhi:
             acc = 0.0
             for i in range(hi - lo):
-                loss = np.float64(ELEM(xv[i], zero, xv[i], p0, p1, p2)[0])
-                acc = radd(acc, loss * wv[i] if WEIGHTED else loss)
+                loss = ELEM(xv[i], zero, xv[i], p0, p1, p2)[0]
+                acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
             out[2] = acc
 
 
@@ -401,8 +411,7 @@ def indexed_rows(x, t, w, p, bounds, k, partial, stats):
         n_off = 0
         for i in range(hi - lo):
             row = x[(lo + i) * k:(lo + i + 1) * k]
-            loss = np.float64(ROW(row, tv[i], p0, p1, p2))
-            acc += loss * wv[i] if WEIGHTED else loss
+            acc += weigh(ROW(row, tv[i], p0, p1, p2), wv, i, WEIGHTED)
             n_off += np.int64(abs(block_sum(row) - 1.0) > tol)
         st[0] = _n_outside(x[lo * k:hi * k], lo_x, hi_x)
         st[1] = 0

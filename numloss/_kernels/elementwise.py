@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from ._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
+from ._compile import compute_bound
 from ._scalar import like
 
 inline = njit(inline="always", error_model="numpy")
@@ -67,6 +68,7 @@ def smooth_l1(x, y, c, beta, p1, p2):
     return like(x, 0.5) * q * q / beta + (a - q), clamp(e, beta) / beta, like(x, 0)
 
 
+@compute_bound
 @inline
 def soft_margin(x, y, c, p0, p1, p2):
     """log(1 + exp(-y x)); d/dx = -y sigmoid(-y x).
@@ -82,6 +84,7 @@ def soft_margin(x, y, c, p0, p1, p2):
     return vsoftplus(z), grad, like(x, 0)
 
 
+@compute_bound
 @inline
 def binary_cross_entropy(x, t, c, p0, p1, p2):
     """-(t log x + (1 - t) log(1 - x)) with each log clamped at -100 and the gradient's
@@ -95,6 +98,7 @@ def binary_cross_entropy(x, t, c, p0, p1, p2):
     return loss, grad, like(x, 0)
 
 
+@compute_bound
 @inline
 def bce_with_logits(x, t, pos_weight, p0, p1, p2):
     """(1 - t) x + (1 + (pw - 1) t) softplus(-x); d/dx = sigmoid(x) (1 + (pw - 1) t) - pw t."""
@@ -204,6 +208,7 @@ def hinge(x, t, c, margin, p1, p2):
     return (z if z != z else zero), zero, zero
 
 
+@compute_bound
 @inline
 def msle(x, y, c, p0, p1, p2):
     """(log1p(x) - log1p(y))^2; d/dx = 2 (log1p(x) - log1p(y)) / (1 + x)."""
@@ -211,6 +216,7 @@ def msle(x, y, c, p0, p1, p2):
     return e * e, like(x, 2) * e / (like(x, 1) + x), like(x, 0)
 
 
+@compute_bound
 @inline
 def bce_with_logits_no_pos_weight(x, t, c, p0, p1, p2):
     """bce_with_logits with pos_weight 1, written without the (pw - 1) t term, whose 0 * inf

@@ -145,7 +145,7 @@ class Elementwise:
             gflat[1] if len(gflat) > 1 else unused,
             np.empty(_drivers.n_blocks(n), np.float64),
         )
-        total = kernel(_threads.threads_for(n), *args)
+        total = kernel.sized(n, *args)
 
         if none:
             loss = out
