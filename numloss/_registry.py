@@ -36,6 +36,7 @@ class Case:
     grad_of: tuple = (0,)  # positions of the differentiable arguments
     torch: Callable = None  # torch(torch_module, *targs, reduction=..., **kwargs); None: F.<name>
     shapes: dict = field(default_factory=dict)  # size -> description for tables
+    compile_sizes: tuple = ("small",)  # sizes whose calls, together, use every kernel of the loss
 
     def torch_loss(self, torch, *args, **kwargs):
         if self.torch is not None:
@@ -179,7 +180,9 @@ def _ctc():
     return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
 
 
-CLASS_SHAPES = {"tiny": (8, 10), "small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10)}
+# "wide": more classes than cross_entropy's tile path takes (its row path), for `numloss compile`
+CLASS_SHAPES = {"tiny": (8, 10), "small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10),
+                "wide": (8, 64)}
 EMBEDDING_SHAPES = {"tiny": (8, 16), "small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
 
 
@@ -233,7 +236,7 @@ def _class_score():
 
     C = "class-score"
     return [
-        Case("cross_entropy", C, logits_and_index, ce_np),
+        Case("cross_entropy", C, logits_and_index, ce_np, compile_sizes=("small", "wide")),
         Case("nll_loss", C, log_probs_and_index, lambda x, t: float(-np.mean(x[np.arange(len(t)), t]))),
         Case("multi_margin_loss", C, logits_and_index, multi_margin_np),
         Case("multilabel_margin_loss", C, multilabel, multilabel_margin_np),

@@ -1,5 +1,6 @@
 """The numloss command: info, demo, bench and plot."""
 import argparse
+import contextlib
 import platform
 import sys
 
@@ -121,7 +122,9 @@ def compile_kernels(args):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     first = len(COMPILED)
-    threads = (1,) + ((numba.config.NUMBA_NUM_THREADS,) if numba.config.NUMBA_NUM_THREADS > 1 else ())
+    # None: a plain call, serial (the registry's compile sizes are below PARALLEL_MIN_WORK); then
+    # every kernel's parallel variant, which large inputs run whatever the thread count
+    threads = (None, numba.config.NUMBA_NUM_THREADS)
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     try:
@@ -129,13 +132,15 @@ def compile_kernels(args):
         for name, dtype in bar:
             bar.set_postfix_str(f"{name} [{dtype}]")
             before, t0 = len(COMPILED), time.perf_counter()
-            call_args, kwargs = _registry.BY_NAME[name].make(rng, "small", np.dtype(dtype))
+            case = _registry.BY_NAME[name]
             fn = getattr(numloss, name)
-            for n in threads:
-                with _threads.parallel_at_every_size(n):
-                    for reduction in {kwargs.get("reduction", "mean"), "none"}:
-                        for return_grad in (False, True):
-                            fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
+            for size in case.compile_sizes:
+                call_args, kwargs = case.make(rng, size, np.dtype(dtype))
+                for n in threads:
+                    with contextlib.nullcontext() if n is None else _threads.parallel_at_every_size(n):
+                        for reduction in {kwargs.get("reduction", "mean"), "none"}:
+                            for return_grad in (False, True):
+                                fn(*call_args, **{**kwargs, "reduction": reduction}, return_grad=return_grad)
             if bar.disable:  # no terminal: one line per loss instead of the bar
                 print(f"{name} [{dtype}]: {len(COMPILED) - before} kernels compiled in "
                       f"{time.perf_counter() - t0:.1f} s", flush=True)

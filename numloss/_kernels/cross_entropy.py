@@ -41,18 +41,11 @@ SMALL_C = 32  # (N, C) inputs with at most this many classes take the tiles, row
 TILE_ROWS = 128  # rows (or positions of one sample) per tile
 
 
-@row_function
-def cross_entropy(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
-    """Rows [lo, hi) of the (N, C, D) ``scores``; ``target`` (N, D) class indices or
-    ``target_values`` (N, C, D) class probabilities, by ``target_kind``; ``class_weight`` (1, C)."""
-    opt = options[0]
-    N, C, D = scores.shape
-    wv = class_weight[0]
-    if D == 1 and C > SMALL_C:
-        y2 = target_values.reshape((target_values.shape[0], C))
-        g2 = grad.reshape((grad.shape[0], C))
-        return _rows(scores.reshape((N, C)), target, y2, wv, opt, grad_factor, loss_rows, g2, lo, hi)
-    return cross_entropy_tiles(scores, target, target_values, wv, opt, grad_factor, loss_rows, grad, lo, hi)
+def takes_rows(C, D):
+    """Whether an (N, C, D) input runs row by row (``cross_entropy_rows``: D == 1 and more than
+    ``SMALL_C`` classes) rather than in tiles (``cross_entropy_tiles``). Each path is a row
+    function of its own, so that a call compiles only the one it takes."""
+    return D == 1 and C > SMALL_C
 
 
 @inline
@@ -63,10 +56,17 @@ def _settings(opt, C):
     return opt.target_kind, opt.ignore_index, opt.write_grad, opt.weight_sum, 1.0 - e, e / C
 
 
-@inline
-def _rows(x2, target, y2, wv, opt, grad_factor, loss_rows, g2, lo, hi):
-    """Row by row along the classes (an (N, C) input with many classes)."""
-    C = x2.shape[1]
+@row_function
+def cross_entropy_rows(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
+    """Rows [lo, hi) of the (N, C, 1) ``scores``, row by row along the classes; ``target`` (N, 1)
+    class indices or ``target_values`` (N, C, 1) class probabilities, by ``target_kind``;
+    ``class_weight`` (1, C). Returns the float64 loss sum."""
+    N, C, _ = scores.shape
+    x2 = scores.reshape((N, C))
+    y2 = target_values.reshape((target_values.shape[0], C))
+    g2 = grad.reshape((grad.shape[0], C))
+    wv = class_weight[0]
+    opt = options[0]
     kind, ignore, write_grad, wsum, keep, per_class = _settings(opt, C)
     ykeep = like(x2, keep)  # y' = ykeep y + yspread, in the input's dtype (as torch)
     yspread = like(x2, per_class)
@@ -129,13 +129,16 @@ def _rows(x2, target, y2, wv, opt, grad_factor, loss_rows, g2, lo, hi):
 
 
 @row_function
-def cross_entropy_tiles(x, target, y, wv, opt, grad_factor, loss_rows, g, lo, hi):
-    """Rows [lo, hi) in tiles of up to ``TILE_ROWS`` rows vectorised across the rows of a tile
-    (not along a row's classes). With D > 1 a tile is positions of one sample, its classes
-    walked in place (stride D). With D == 1 (an (N, C) input with at most ``SMALL_C`` classes,
-    too few for a row's loop to vectorise well) a tile is rows copied transposed into a
-    (C, TILE_ROWS) scratch, and its gradient copied back. Returns the float64 loss sum."""
+def cross_entropy_tiles(x, target, y, class_weight, options, grad_factor, loss_rows, g, lo, hi):
+    """Rows [lo, hi) of the (N, C, D) scores ``x`` (operands as ``cross_entropy_rows``) in tiles
+    of up to ``TILE_ROWS`` rows vectorised across the rows of a tile (not along a row's
+    classes). With D > 1 a tile is positions of one sample, its classes walked in place (stride
+    D). With D == 1 (an (N, C) input with at most ``SMALL_C`` classes, too few for a row's loop
+    to vectorise well) a tile is rows copied transposed into a (C, TILE_ROWS) scratch, and its
+    gradient copied back. Returns the float64 loss sum."""
     N, C, D = x.shape
+    wv = class_weight[0]
+    opt = options[0]
     probs = opt.target_kind == PROBABILITIES
     write_grad = opt.write_grad
     sums64 = np.empty((4, TILE_ROWS))  # per position: s, q, h (see tile_sums), log s

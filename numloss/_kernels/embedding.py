@@ -326,9 +326,6 @@ def triplet(anchor, positive, negative, unused, options, grad_factor, loss_rows,
         kn_ = norm_scale(dn, pk, p)
         ks_ = norm_scale(ds, pk, p)
         for j in range(D):
-            x1 = np.float64(ar[j])
-            x2 = np.float64(br[j])
-            x3 = np.float64(cr[j])
             vp = np.float64((ar[j] - br[j]) + e)
             vn = np.float64((ar[j] - cr[j]) + e)
             gp = cp * normgrad(vp, dp, pk, p, kp_, cp_)
