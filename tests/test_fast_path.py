@@ -58,6 +58,30 @@ def test_repeated_calls_match_torch(fn, ref, kw, shape, dtype, reduction):
         np.testing.assert_allclose(value, want.item(), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("shape", [(10,), (3, 4), ()])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_margin_ranking_repeated_calls_match_torch(shape, dtype, reduction):
+    rng = np.random.default_rng(4)
+    x1, x2 = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    y = np.where(rng.standard_normal(shape) > 0, 1, -1).astype(dtype)
+    t1, t2 = (torch.from_numpy(a.copy()).requires_grad_() for a in (x1, x2))
+    want = F.margin_ranking_loss(t1, t2, torch.from_numpy(y), margin=0.25, reduction=reduction)
+    want.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(3):  # the first call may take the general path; later ones the fast one
+        loss, (g1, g2) = numloss.margin_ranking_loss(x1, x2, y, margin=0.25, reduction=reduction, return_grad=True)
+        assert loss.dtype == dtype and g1.shape == g2.shape == x1.shape
+        np.testing.assert_allclose(loss, want.item(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(g1, t1.grad.numpy(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(g2, t2.grad.numpy(), rtol=tol, atol=tol)
+        value = numloss.margin_ranking_loss(x1, x2, y, margin=0.25, reduction=reduction)
+        assert type(value) is np.dtype(dtype).type
+        np.testing.assert_allclose(value, want.item(), rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="target"):  # a target of another shape: the general path's error
+        numloss.margin_ranking_loss(x1, x2, np.ones((2, 2, 2), dtype))
+
+
 def test_parts_and_errors_after_warm_calls():
     x, y = _data("mse_loss", (10,), np.float32)
     for _ in range(2):
@@ -220,6 +244,8 @@ def test_lean_and_general_paths_share_compiled_kernels(tmp_path):
             lambda a: numloss.cross_entropy(a, t), lambda a: numloss.cross_entropy(a, t, return_grad=True),
             lambda a: numloss.multi_margin_loss(a, t), lambda a: numloss.mse_loss(a, p),
             lambda a: numloss.mse_loss(a, p, return_grad=True), lambda a: numloss.binary_cross_entropy(a, p),
+            lambda a: numloss.margin_ranking_loss(a, p, np.sign(p - 0.5)),
+            lambda a: numloss.margin_ranking_loss(a, p, np.sign(p - 0.5), return_grad=True),
         ]
         for f in calls:
             f(np.asfortranarray(x))  # not C-contiguous: the general path

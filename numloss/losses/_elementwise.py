@@ -166,13 +166,15 @@ class Elementwise:
             result.append(g)
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
-    def fast(self, x, y, reduction, params=(), *, weight=None, sample_weight=None,
+    def fast(self, x, y, reduction, params=(), *, third=None, weight=None, sample_weight=None,
              return_grad=False, grad_output=None, gradient_out=None, unit_interval=False, batch_mean=False):
         """The commonest call without the general path's argument handling, or ``None`` when
         this call is not one (the caller then takes the general path, which checks everything).
 
-        It is: ndarrays ``x`` and ``y`` (exactly), of one shape and one native float32/float64
-        dtype, C-contiguous and aligned; reduction "mean" or "sum"; ``return_grad`` a bool; no
+        It is: ndarrays ``x`` and ``y`` (and ``third``, the third operand of a three-operand
+        element function, whose gradients are then those of ``x`` and ``y``) (exactly), of one
+        shape and one native float32/float64 dtype, C-contiguous and aligned; reduction "mean"
+        or "sum"; ``return_grad`` a bool; no
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
         ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
         ``_parts.collecting()``; a serial size; with ``unit_interval``, both arrays in [0, 1]
@@ -192,34 +194,44 @@ class Elementwise:
         fx, fy = x.flags, y.flags
         if not (fx.c_contiguous and fx.aligned and fy.c_contiguous and fy.aligned):
             return None
+        if third is not None:
+            if type(third) is not np.ndarray or third.dtype != dtype or third.shape != x.shape:
+                return None
+            fz = third.flags
+            if not (fz.c_contiguous and fz.aligned):
+                return None
         mean = reduction == "mean"
         if not mean and reduction != "sum":
             return None
         n = x.size
-        if _threads.threads_for(n) != 1:
+        if _threads.may_parallel(n):
             return None
         a = x if x.ndim == 1 else x.reshape(-1)
         b = y if y.ndim == 1 else y.reshape(-1)
+        c = a if third is None else third.reshape(-1)
         if unit_interval and (V.outside_unit_interval(a) or V.outside_unit_interval(b)):
             return None
         batch = x.shape[0] if x.ndim else 1
         denom = batch if batch_mean else n
-        scale, grad = 0.0, None
+        ngrad = 2 if third is not None and return_grad else 1  # the general path's kernel flags
+        scale, grads = 0.0, ()
         if return_grad:
             go = 1.0 if grad_output is None else grad_output
             scale = V.divide(go, denom) if mean else go
             if scale == 0.0:  # -0.0 and 0.0 are one key of the options cache
                 return None
-            grad = _buffers.empty(x.shape, dtype)
+            grads = tuple(_buffers.empty(x.shape, dtype) for _ in range(ngrad))
         unused = _UNUSED[dtype]
-        total = self.kernel(0, False, return_grad, 1).serial(
-            dtype, a, b, a, a, 1, _cached_options(dtype, params, scale), a, unused,
-            unused if grad is None else grad.reshape(-1), unused, np.empty(_drivers.n_blocks(n), np.float64),
-            read_only=_READ_ONLY)
+        flat = [g.reshape(-1) for g in grads] + [unused] * (2 - len(grads))
+        total = self.kernel(0, False, return_grad, ngrad).serial(
+            dtype, a, b, c, a, 1, _cached_options(dtype, params, scale), a, unused, flat[0], flat[1],
+            np.empty(_drivers.n_blocks(n), np.float64), read_only=_READ_ONLY)
         if parts:
             return _parts.Parts(total, denom, batch, _parts.reduced(reduction, dtype))
         loss = dtype.type(V.divide(total, denom) if mean else total)
-        return (loss, grad) if return_grad else loss
+        if not return_grad:
+            return loss
+        return loss, (grads if third is not None else grads[0])
 
 
 def _kernel_weights(weight, sw, shape):

@@ -52,6 +52,10 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean", *,
     """Ranking loss ``max(0, -target * (input1 - input2) + margin)``; gradients for
     ``(input1, input2)``. All three must have the same number of dimensions (as torch)."""
     margin = V.real_scalar(margin, "margin")
+    fast = _MARGIN_RANKING.fast(input1, input2, reduction, (margin,), third=target, sample_weight=sample_weight,
+                                **grad_options(return_grad, grad_output, gradient_out))
+    if fast is not None:
+        return fast
     x1 = V.float_array(input1, "input1")
     x2 = V.float_like(input2, x1.dtype, "input2")
     y = V.float_like(target, x1.dtype, "target")
