@@ -82,6 +82,31 @@ def test_margin_ranking_repeated_calls_match_torch(shape, dtype, reduction):
         numloss.margin_ranking_loss(x1, x2, np.ones((2, 2, 2), dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_multilabel_margin_repeated_calls_match_torch(dtype, reduction):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 7)).astype(dtype)
+    t = np.full((6, 7), -1, np.int64)
+    t[:, :3] = np.argsort(rng.random((6, 7)), axis=1)[:, :3]
+    t[1, 1] = t[1, 0]  # a class listed twice counts twice
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    want = F.multilabel_margin_loss(tx, torch.from_numpy(t), reduction=reduction)
+    want.backward()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(3):
+        loss, grad = numloss.multilabel_margin_loss(x, t, reduction=reduction, return_grad=True)
+        np.testing.assert_allclose(loss, want.item(), rtol=tol, atol=tol)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=tol, atol=tol)
+        value = numloss.multilabel_margin_loss(x, t, reduction=reduction)
+        assert type(value) is np.dtype(dtype).type
+        np.testing.assert_allclose(value, want.item(), rtol=tol, atol=tol)
+    for bad in (7, -2):  # out of range after warm calls: the general path's error
+        t[2, 5] = bad
+        with pytest.raises(ValueError, match=f"target contains {bad}"):
+            numloss.multilabel_margin_loss(x, t)
+
+
 def test_parts_and_errors_after_warm_calls():
     x, y = _data("mse_loss", (10,), np.float32)
     for _ in range(2):

@@ -286,32 +286,46 @@ def _index_rows_fast(rows, x, t, options, reduction, return_grad, ignore_index=_
     path's two kernels (index check, row sweep) called through their entry points. None when it
     does not apply (large, a gradient under ``collecting``, an index out of range or, for a loss
     without ``ignore_index``, equal to int64's minimum): the general path then runs, and raises."""
-    fx, ft = x.flags, t.flags
-    parts = _parts.wanted()
-    if (not (fx.c_contiguous and fx.aligned and ft.c_contiguous and ft.aligned) or parts and return_grad
-            or _threads.threads_for(x.size) != 1):
+    if not _lean_layout(x, t, return_grad):
         return None
-    dtype = x.dtype
     N, C = x.shape
-    w = ones_weight(C, dtype)
-    bad, ignored, denom = _INDEX_STATS.serial(dtype, t, C, ignore_index, w[0], placeholder(dtype, 1), read_only=(0,))
+    bad, ignored, denom = _INDEX_STATS.serial(x.dtype, t, C, ignore_index, ones_weight(C, x.dtype)[0],
+                                              placeholder(x.dtype, 1), read_only=(0,))
     if bad >= 0 or ignored and ignore_index == _NO_INDEX:
         return None
+    return _rows_fast(rows, x, t.reshape(N, 1), options, reduction, return_grad, denom)
+
+
+def _lean_layout(x, t, return_grad):
+    """Whether a lean class-score call may run: C-contiguous aligned arrays, a serial size, no
+    gradient under ``collecting``."""
+    fx, ft = x.flags, t.flags
+    return (fx.c_contiguous and fx.aligned and ft.c_contiguous and ft.aligned and not (_parts.wanted() and return_grad)
+            and _threads.threads_for(x.size) == 1)
+
+
+def _rows_fast(rows, x, t2, options, reduction, return_grad, denom):
+    """The unweighted row kernel ``rows`` on the (N, C) input ``x`` and the 2-D class-index
+    target ``t2``, serially through its entry point, reduced over ``denom``."""
+    dtype = x.dtype
+    N, C = x.shape
     grad = _buffers.empty((N, C, 1), dtype) if return_grad else None
     scale = (V.divide(1.0, denom) if reduction == "mean" else 1.0) if return_grad else 0.0
-    total, _ = rows.serial(dtype, (x.reshape(N, C, 1), t.reshape(N, 1), placeholder(dtype, 3), w), options, scale,
-                           grad)
+    total, _ = rows.serial(dtype, (x.reshape(N, C, 1), t2, placeholder(dtype, 3), ones_weight(C, dtype)), options,
+                           scale, grad)
     loss = reduce(None, total, reduction, denom, (N,), dtype)
     return (loss, grad.reshape(N, C)) if return_grad else loss
 
 
-def _lean_index_call(input, target, weight, sample_weight, return_grad, grad_output, gradient_out, reduction):
-    """Whether a class-index call can try :func:`_index_rows_fast` (its type-level conditions)."""
+def _lean_index_call(input, target, weight, sample_weight, return_grad, grad_output, gradient_out, reduction,
+                     per_class=False):
+    """Whether a class-index call can try a lean path (its type-level conditions): an (N, C)
+    float input and int64 targets, (N,) or, ``per_class``, (N, C)."""
     return (type(input) is np.ndarray and type(target) is np.ndarray and weight is None and sample_weight is None
             and grad_output is None and gradient_out is None and (return_grad is True or return_grad is False)
             and type(reduction) is str and reduction in ("mean", "sum") and input.ndim == 2
-            and target.shape == input.shape[:1] and input.size > 0 and (input.dtype == _F32 or input.dtype == _F64)
-            and target.dtype == _I64)
+            and target.shape == (input.shape if per_class else input.shape[:1]) and input.size > 0
+            and (input.dtype == _F32 or input.dtype == _F64) and target.dtype == _I64)
 
 
 def _empty_classes(x, row_value, reduction, denom, loss_shape, *, return_grad, grad_output, gradient_out,
@@ -474,6 +488,10 @@ def multilabel_margin_loss(input, target, reduction="mean", *, sample_weight=Non
     including those after the -1). "mean" divides by N. Over an empty batch numloss's "sum" is 0 and its
     "mean" NaN; torch returns an uninitialised value for both.
     """
+    if (_lean_index_call(input, target, None, sample_weight, return_grad, grad_output, gradient_out, reduction,
+                         per_class=True) and _lean_layout(input, target, return_grad)
+            and target.min() >= -1 and target.max() < input.shape[1]):
+        return _rows_fast(_MULTILABEL_MARGIN, input, target, (), reduction, return_grad, input.shape[0])
     x = V.float_array(input, "input")
     dtype = x.dtype
     reduction = V.reduction(reduction)
