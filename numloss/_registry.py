@@ -36,7 +36,11 @@ class Case:
     grad_of: tuple = (0,)  # positions of the differentiable arguments
     torch: Callable = None  # torch(torch_module, *targs, reduction=..., **kwargs); None: F.<name>
     shapes: dict = field(default_factory=dict)  # size -> description for tables
-    compile_sizes: tuple = ("small",)  # sizes whose calls, together, use every kernel of the loss
+    compile: Callable = None  # compile(rng, dtype) -> [(args, kwargs)] using every kernel; None: "small"
+
+    def compile_calls(self, rng, dtype):
+        """The calls ``numloss compile`` makes (each also with "none" and a gradient)."""
+        return [self.make(rng, "small", dtype)] if self.compile is None else self.compile(rng, dtype)
 
     def torch_loss(self, torch, *args, **kwargs):
         if self.torch is not None:
@@ -180,9 +184,7 @@ def _ctc():
     return [Case("ctc_loss", "ctc", make, _ctc_numpy)]
 
 
-# "wide": more classes than cross_entropy's tile path takes (its row path), for `numloss compile`
-CLASS_SHAPES = {"tiny": (8, 10), "small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10),
-                "wide": (8, 64)}
+CLASS_SHAPES = {"tiny": (8, 10), "small": (100, 10), "large": (4096, 1000), "large2": (512, 32000), "few": (200_000, 10)}
 EMBEDDING_SHAPES = {"tiny": (8, 16), "small": (100, 16), "large": (4096, 512), "large2": (1024, 2048)}
 
 
@@ -211,6 +213,15 @@ def _class_score():
         n, c = CLASS_SHAPES[size]
         return (rng.standard_normal((n, c)).astype(dtype), (rng.random((n, c)) < 0.3).astype(dtype)), {}
 
+    def ce_compile(rng, dtype):
+        # both paths (few classes: tiles; more than 32: rows), each target kind
+        calls = []
+        for c in (10, 64):
+            x = rng.standard_normal((8, c)).astype(dtype)
+            t = rng.integers(0, c, 8)
+            calls += [((x, t), {}), ((x, t), {"label_smoothing": 0.1}), ((x, np.full_like(x, 1 / c)), {})]
+        return calls
+
     def ce_np(x, t):
         return float(np.mean(_logsumexp(x) - x[np.arange(len(t)), t]))
 
@@ -236,7 +247,7 @@ def _class_score():
 
     C = "class-score"
     return [
-        Case("cross_entropy", C, logits_and_index, ce_np, compile_sizes=("small", "wide")),
+        Case("cross_entropy", C, logits_and_index, ce_np, compile=ce_compile),
         Case("nll_loss", C, log_probs_and_index, lambda x, t: float(-np.mean(x[np.arange(len(t)), t]))),
         Case("multi_margin_loss", C, logits_and_index, multi_margin_np),
         Case("multilabel_margin_loss", C, multilabel, multilabel_margin_np),

@@ -122,7 +122,7 @@ def compile_kernels(args):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     first = len(COMPILED)
-    # None: a plain call, serial (the registry's compile sizes are below PARALLEL_MIN_WORK); then
+    # None: a plain call, serial (the registry's compile calls are below PARALLEL_MIN_WORK); then
     # every kernel's parallel variant, which large inputs run whatever the thread count
     threads = (None, numba.config.NUMBA_NUM_THREADS)
     rng = np.random.default_rng(0)
@@ -134,8 +134,7 @@ def compile_kernels(args):
             before, t0 = len(COMPILED), time.perf_counter()
             case = _registry.BY_NAME[name]
             fn = getattr(numloss, name)
-            for size in case.compile_sizes:
-                call_args, kwargs = case.make(rng, size, np.dtype(dtype))
+            for call_args, kwargs in case.compile_calls(rng, np.dtype(dtype)):
                 for n in threads:
                     with contextlib.nullcontext() if n is None else _threads.parallel_at_every_size(n):
                         for reduction in {kwargs.get("reduction", "mean"), "none"}:

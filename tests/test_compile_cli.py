@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import numloss
 
 # Where this process imported numloss from (site-packages, or a checkout on PYTHONPATH): the
@@ -58,3 +60,31 @@ def test_compile_rejects_unknown_loss(tmp_path):
     assert proc.returncode == 2
     assert "nope_loss" in proc.stderr and "cross_entropy" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+CROSS_ENTROPY_USER = """
+import numpy as np, numloss
+from numloss._kernels import _compile
+rng = np.random.default_rng(1)
+for n, c in ((50, 7), (40, 100), (30_000, 7), (2_000, 100)):  # tiles and rows, serial and parallel
+    x = rng.standard_normal((n, c)).astype(np.float32)
+    t = rng.integers(0, c, n)
+    for kw in ({}, {"label_smoothing": 0.2}):
+        numloss.cross_entropy(x, t, **kw)
+        numloss.cross_entropy(x, t, return_grad=True, **kw)
+    p = np.full_like(x, 1 / c)
+    numloss.cross_entropy(x, p)
+    numloss.cross_entropy(x, p, return_grad=True)
+print(len(_compile.COMPILED))
+"""
+
+
+@pytest.mark.slow
+def test_compile_covers_every_cross_entropy_variant(tmp_path):
+    """cross_entropy compiles one kernel per path, target kind and gradient flag: `numloss
+    compile` must reach them all."""
+    proc = _run(["-m", "numloss", "compile", "cross_entropy", "--dtype", "float32"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _run(["-c", textwrap.dedent(CROSS_ENTROPY_USER)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["0"], proc.stdout

@@ -60,7 +60,7 @@ def test_follows_numba_until_set(fresh, used):
     numba.set_num_threads(1)  # code that limits Numba limits numloss
     assert numloss.get_num_threads() == 1
     numloss.mse_loss(x, 2 * x, return_grad=True)
-    assert used == [2]  # the second call ran serially: no parallel call
+    assert used == [2, 1]  # the parallel kernel with one thread (the same bits as with two)
     assert numba.get_num_threads() == 1
 
 
@@ -90,10 +90,10 @@ def test_follows_numba_per_python_thread(fresh, used):
     t = threading.Thread(target=work)
     t.start()
     t.join()
-    assert reported == [1] and used == []
+    assert reported == [1] and used == [1]
     assert numloss.get_num_threads() == 2
     numloss.mse_loss(x, x)
-    assert used == [2]
+    assert used == [1, 2]
 
 
 @needs_two
@@ -107,7 +107,7 @@ def test_own_setting_governs_after_set(fresh, used):
     numba.set_num_threads(2)
     assert numloss.get_num_threads() == 1
     numloss.mse_loss(np.ones(BIG), np.zeros(BIG))
-    assert used == [2]
+    assert used == [2, 1]
 
 
 @needs_two

@@ -118,6 +118,21 @@ class _CompileLog(event.Listener):
 event.register("numba:compile", _CompileLog())
 
 
+def specialise(fn, **consts):
+    """A copy of the Numba function ``fn`` with its module globals ``consts`` (flags, or other
+    specialised functions it calls) bound as constants, compiled on first use with ``fn``'s
+    options. A driver's row function specialised this way compiles only the code its flags
+    select, and is cached inside the driver's :class:`Kernel` (whose name must then tell the
+    specialisations apart)."""
+    py = fn.py_func
+    glb = dict(py.__globals__)
+    glb.update(consts)
+    clone = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
+    clone.__qualname__ = py.__name__ + "__" + "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
+    options = {k: v for k, v in fn.targetoptions.items() if k != "nopython"}
+    return numba.njit(**options)(clone)
+
+
 COMPUTE_BOUND = set()
 
 

@@ -13,11 +13,12 @@ An (N, C) input with more than ``SMALL_C`` classes runs row by row along the cla
 others (few classes, or an (N, C, D) input with D > 1) run in tiles of ``TILE_ROWS`` rows
 vectorised across the rows (``cross_entropy_tiles``).
 """
+import functools
 import math
 
 import numpy as np
 
-from ._compile import inline, row_function
+from ._compile import inline, row_function, specialise
 from ._intrinsics import read_only
 from ._math import vlog
 from ._rowbase import options_dtype, row_factor
@@ -40,6 +41,12 @@ OPTIONS = options_dtype(
 SMALL_C = 32  # (N, C) inputs with at most this many classes take the tiles, rows transposed
 TILE_ROWS = 128  # rows (or positions of one sample) per tile
 
+# The target kind and whether gradients are written, bound as constants in each compiled
+# variant (see ``variant``) so that a call compiles only its own kind's code, forward or
+# loss+grad. (The options record's target_kind and write_grad carry the same values.)
+KIND = INDEX
+WRITE_GRAD = False
+
 
 def takes_rows(C, D):
     """Whether an (N, C, D) input runs row by row (``cross_entropy_rows``: D == 1 and more than
@@ -48,12 +55,22 @@ def takes_rows(C, D):
     return D == 1 and C > SMALL_C
 
 
+@functools.cache
+def variant(rows, kind, write_grad):
+    """The row function of one path (``takes_rows``), target kind and forward or loss+grad,
+    with ``KIND`` and ``WRITE_GRAD`` bound."""
+    flags = dict(KIND=kind, WRITE_GRAD=write_grad)
+    if rows:
+        return specialise(cross_entropy_rows, **flags)
+    return specialise(cross_entropy_tiles, cross_entropy_tile=specialise(cross_entropy_tile, **flags), **flags)
+
+
 @inline
 def _settings(opt, C):
-    """(target kind, ignore_index, write_grad, sum of the class weights, 1 - e, e / C) of the
-    options record, e the label smoothing."""
+    """(ignore_index, sum of the class weights, 1 - e, e / C) of the options record, e the
+    label smoothing."""
     e = opt.label_smoothing
-    return opt.target_kind, opt.ignore_index, opt.write_grad, opt.weight_sum, 1.0 - e, e / C
+    return opt.ignore_index, opt.weight_sum, 1.0 - e, e / C
 
 
 @row_function
@@ -67,7 +84,9 @@ def cross_entropy_rows(scores, target, target_values, class_weight, options, gra
     g2 = grad.reshape((grad.shape[0], C))
     wv = class_weight[0]
     opt = options[0]
-    kind, ignore, write_grad, wsum, keep, per_class = _settings(opt, C)
+    kind = KIND
+    write_grad = WRITE_GRAD
+    ignore, wsum, keep, per_class = _settings(opt, C)
     ykeep = like(x2, keep)  # y' = ykeep y + yspread, in the input's dtype (as torch)
     yspread = like(x2, per_class)
     acc = 0.0
@@ -139,8 +158,8 @@ def cross_entropy_tiles(x, target, y, class_weight, options, grad_factor, loss_r
     N, C, D = x.shape
     wv = class_weight[0]
     opt = options[0]
-    probs = opt.target_kind == PROBABILITIES
-    write_grad = opt.write_grad
+    probs = KIND == PROBABILITIES
+    write_grad = WRITE_GRAD
     sums64 = np.empty((4, TILE_ROWS))  # per position: s, q, h (see tile_sums), log s
     scratch = np.empty((7, TILE_ROWS), x.dtype)  # shift; the sums' float32 partials; gradient factors
     acc = 0.0
@@ -199,7 +218,9 @@ def cross_entropy_tile(xn, yn, gn, tv, wv, opt, grad_factor, loss_rows, r, d0, n
     ``xn``, ``yn``, ``gn`` are rows ``r .. r + nd`` of the loss; ``tv`` their class indices."""
     C = xn.shape[0]
     d1 = d0 + nd
-    kind, ignore, write_grad, wsum, keep, per_class = _settings(opt, C)
+    kind = KIND
+    write_grad = WRITE_GRAD
+    ignore, wsum, keep, per_class = _settings(opt, C)
     ykeep = like(xn, keep if kind == PROBABILITIES else 1.0)
     yspread = like(xn, per_class if kind == PROBABILITIES else 0.0)
     m = scratch[0, :nd]

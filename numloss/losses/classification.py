@@ -9,6 +9,7 @@ gradient.
 Semantics are torch 2.13's (``torch.nn.functional``), including its corner cases; where numloss
 deviates on purpose it is said in the function's docstring.
 """
+import functools
 import math
 
 import numpy as np
@@ -22,9 +23,17 @@ from .._kernels._compile import Kernel
 from ._base import loss_class
 from ._rows import Rows, finish, grad_factor, mean_count, placeholder, reduce, row_weights, weigh, weighted_factor
 
-# the two paths of cross_entropy's kernel, by CE.takes_rows
-_CROSS_ENTROPY = {True: Rows(CE.cross_entropy_rows, "cross_entropy_rows", CE.OPTIONS),
-                  False: Rows(CE.cross_entropy_tiles, "cross_entropy_tiles", CE.OPTIONS)}
+
+
+def _cross_entropy(C, D, kind, write_grad):
+    """The kernels of cross_entropy's variant (``CE.variant``) for an (N, C, D) input."""
+    return _cross_entropy_variant(CE.takes_rows(C, D), kind, write_grad)
+
+
+@functools.cache
+def _cross_entropy_variant(rows, kind, write_grad):
+    name = f"cross_entropy_{'rows' if rows else 'tiles'}_kind{kind}_grad{int(write_grad)}"
+    return Rows(CE.variant(rows, kind, write_grad), name, CE.OPTIONS)
 _NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS, writes_loss=False)
 _MULTI_MARGIN = Rows(M.multi_margin, "multi_margin", M.MULTI_MARGIN_OPTIONS)
 _MULTILABEL_MARGIN = Rows(M.multilabel_margin, "multilabel_margin", M.MULTILABEL_MARGIN_OPTIONS)
@@ -202,7 +211,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             and type(ignore_index) is int and ignore_index == -100 and type(label_smoothing) in (float, int)
             and label_smoothing == 0):
         C = input.shape[1]
-        fast = _index_rows_fast(_CROSS_ENTROPY[CE.takes_rows(C, 1)], input, target, (CE.INDEX, -100, 0.0, float(C)),
+        fast = _index_rows_fast(_cross_entropy(C, 1, CE.INDEX, return_grad), input, target, (CE.INDEX, -100, 0.0, float(C)),
                                 reduction, return_grad, ignore_index=-100)
         if fast is not None:
             return fast
@@ -244,7 +253,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                        weights=weights)
         if C == 0:
             return _empty_classes(x, -0.0, reduction, denom, loss_shape, **grad_kw)
-        return _CROSS_ENTROPY[CE.takes_rows(C, D)](
+        return _cross_entropy(C, D, CE.PROBABILITIES, V.want_grad(return_grad, grad_output, gradient_out))(
             _class_operands(V.flat_readonly(x, view=(N, C, D)), target_values=V.flat_readonly(y, view=(N, C, D)),
                             class_weight=w2),
             full_shape=x.shape, options=(CE.PROBABILITIES, -1, eps, 0.0), reduction=reduction, denom=denom,
@@ -261,9 +270,10 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if C == 0:
         return _empty_classes(x, math.nan if eps > 0 else 0.0, reduction, denom, loss_shape, **grad_kw)
     wsum = float(np.sum(w2, dtype=np.float64)) if w2 is not None else float(C)
-    result = _CROSS_ENTROPY[CE.takes_rows(C, D)](
+    kind = CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX
+    result = _cross_entropy(C, D, kind, V.want_grad(return_grad, grad_output, gradient_out))(
         _class_operands(V.flat_readonly(x, view=(N, C, D)), target=V.flat_readonly(t, view=(N, D)), class_weight=w2),
-        full_shape=x.shape, options=(CE.SMOOTHED_INDEX if eps > 0.0 else CE.INDEX, ignore_index, eps, wsum),
+        full_shape=x.shape, options=(kind, ignore_index, eps, wsum),
         reduction=reduction, denom=denom, loss_shape=loss_shape, min_block_rows=1 if D == 1 else CE.TILE_ROWS, **grad_kw,
     )
     if isinstance(result, _parts.Parts):
