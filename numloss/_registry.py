@@ -265,6 +265,13 @@ def _embedding():
         n, d = EMBEDDING_SHAPES[size]
         return tuple(rng.standard_normal((n, d)).astype(dtype) for _ in range(3)), {}
 
+    def triplet_compile(options):
+        # every code path of the triplet kernel: the fused norms, another p, the cosine distance
+        def calls(rng, dtype):
+            args = triplet(rng, "small", dtype)[0]
+            return [(args, kw) for kw in options]
+        return calls
+
     def cosine_np(x1, x2, y):
         cos = (x1 * x2).sum(1) / np.sqrt(((x1 * x1).sum(1) + 1e-12) * ((x2 * x2).sum(1) + 1e-12))
         return float(np.mean(np.where(y == 1, 1 - cos, np.maximum(0, cos))))
@@ -277,8 +284,10 @@ def _embedding():
     E = "embedding"
     return [
         Case("cosine_embedding_loss", E, pair, cosine_np, grad_of=(0, 1)),
-        Case("triplet_margin_loss", E, triplet, triplet_np, grad_of=(0, 1, 2)),
-        Case("triplet_margin_with_distance_loss", E, triplet, triplet_np, grad_of=(0, 1, 2)),
+        Case("triplet_margin_loss", E, triplet, triplet_np, grad_of=(0, 1, 2),
+             compile=triplet_compile([{}, {"p": 3.0}])),
+        Case("triplet_margin_with_distance_loss", E, triplet, triplet_np, grad_of=(0, 1, 2),
+             compile=triplet_compile([{}, {"distance_function": "chebyshev"}, {"distance_function": "cosine"}])),
     ]
 
 

@@ -9,11 +9,12 @@
   for ``distance == COSINE``, ``1 - cosine_similarity(x, y)`` with torch's eps (norms clamped
   below at eps).
 """
+import functools
 import math
 
 import numpy as np
 
-from ._compile import inline, row_function
+from ._compile import inline, row_function, specialise
 from ._intrinsics import fmax, fmin, radd
 from ._math import vexp, vlog
 from ._rowbase import options_dtype, row_factor
@@ -22,6 +23,25 @@ from ._scalar import like
 # triplet distances, and the kinds of p of the p-norm (the cases its code distinguishes)
 PNORM, COSINE = 0, 1
 P2, P1, P_INF, P_NEG_INF, P0, P_OTHER = 0, 1, 2, 3, 4, 5
+
+# triplet's code paths: the fused 2- and 1-norms, the other p-norms, the cosine distance. The
+# path and whether gradients are written are bound as constants in each compiled variant
+# (``triplet_variant``), so a call compiles one path, forward or loss+grad.
+FUSED_NORM, OTHER_NORM, COSINE_DISTANCE = 0, 1, 2
+PATH = FUSED_NORM
+WRITE_GRAD = False
+
+
+def triplet_path(distance, p_kind):
+    """The code path of a triplet call."""
+    if distance == COSINE:
+        return COSINE_DISTANCE
+    return FUSED_NORM if p_kind <= P1 else OTHER_NORM
+
+
+@functools.cache
+def triplet_variant(path, write_grad):
+    return specialise(triplet, PATH=path, WRITE_GRAD=write_grad)
 
 COSINE_OPTIONS = options_dtype(("margin", np.float64), ("square_scale1", np.float64), ("square_scale2", np.float64))
 TRIPLET_OPTIONS = options_dtype(
@@ -215,8 +235,8 @@ def triplet(anchor, positive, negative, unused, options, grad_factor, loss_rows,
             grad_negative, lo, hi):
     """Rows [lo, hi) of the (R, D) ``anchor``, ``positive`` and ``negative`` embeddings."""
     opt = options[0]
-    grad = opt.write_grad
-    cosine = opt.distance == COSINE
+    grad = WRITE_GRAD
+    cosine = PATH == COSINE_DISTANCE
     swap = opt.swap
     pk = opt.p_kind
     margin = opt.margin
@@ -230,13 +250,13 @@ def triplet(anchor, positive, negative, unused, options, grad_factor, loss_rows,
         dp = dn = ds = 0.0
         cp_ = cn_ = cs_ = 0.0
         kp = hpa = hpb = kn = hna = hnc = ks = hsb = hsc = 0.0
-        if not cosine and pk <= P1:
+        if PATH == FUSED_NORM:
             dp, dn, ds = pnorm_fused(ar, br, cr, eps, pk == P1, swap)
             if pk == P2:
                 dp = math.sqrt(dp)
                 dn = math.sqrt(dn)
                 ds = math.sqrt(ds)
-        elif not cosine:
+        elif PATH == OTHER_NORM:
             dp, cp_ = pnorm(ar, br, eps, pk, p)
             dn, cn_ = pnorm(ar, cr, eps, pk, p)
             ds, cs_ = pnorm(br, cr, eps, pk, p) if swap else (0.0, 0.0)
@@ -292,7 +312,7 @@ def triplet(anchor, positive, negative, unused, options, grad_factor, loss_rows,
                 gcr[j] = alpha_c * x1 + beta_c * x2 + gamma_c * x3
             continue
         e = like(ar, eps)
-        if pk <= P1:
+        if PATH == FUSED_NORM:
             if pk == P2:
                 up = like(ar, cp * norm_scale(dp, pk, p))
                 un = like(ar, cn * norm_scale(dn, pk, p))

@@ -6,6 +6,7 @@ Each runs one fused sweep per row of embeddings (row functions in
 gradient rows of every input. Inputs broadcast against each other as in torch; a gradient is
 summed back to its input's shape.
 """
+import functools
 import math
 
 import numpy as np
@@ -16,7 +17,13 @@ from ._base import Loss, loss_class
 from ._rows import Rows, mean_count, placeholder, reduce, row_weights, weigh
 
 _COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_grads=3)
-_TRIPLET = Rows(EK.triplet, "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
+
+
+@functools.cache
+def _triplet_rows(path, write_grad):
+    """The kernels of one triplet variant (``EK.triplet_variant``)."""
+    return Rows(EK.triplet_variant(path, write_grad), f"triplet_path{path}_grad{int(write_grad)}",
+                EK.TRIPLET_OPTIONS, n_grads=3)
 
 _SAMPLE_WEIGHT_DOC = """
     sample_weight: (keyword-only) one finite, non-negative weight ``s_n`` per sample (per row of
@@ -142,9 +149,11 @@ def _triplet(inputs, user, distance, p, eps, margin, swap, reduction, return_gra
     full, rows, D, loss_shape = _triplet_layout(inputs)
     if D == 0 and distance == EK.PNORM and (p < 0 or math.isinf(p)):
         raise ValueError(f"p={p} has no norm over an empty last dimension (the inputs have shape {full})")
+    p_kind = _P_KINDS.get(p, EK.P_OTHER)
+    rows_kernel = _triplet_rows(EK.triplet_path(distance, p_kind), V.want_grad(return_grad, grad_output, gradient_out))
     return _embedding_rows(
-        _TRIPLET, inputs, full, (rows, D), sample_weight, loss_shape,
-        options=(distance, swap, _P_KINDS.get(p, EK.P_OTHER), margin, p, eps),
+        rows_kernel, inputs, full, (rows, D), sample_weight, loss_shape,
+        options=(distance, swap, p_kind, margin, p, eps),
         reduction=reduction, return_grad=return_grad, grad_output=grad_output,
         gradient_out=gradient_out, user_inputs=user,
     )
