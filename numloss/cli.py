@@ -1,4 +1,4 @@
-"""The numloss command: info, demo, bench and plot."""
+"""The numloss command: info, demo, bench, plot, compile and eval."""
 import argparse
 import contextlib
 import platform
