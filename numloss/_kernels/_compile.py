@@ -191,7 +191,7 @@ class Kernel:
 
     def serial(self, key, *args, read_only=()):
         """The serial variant on ``args``, called through its compiled entry point once one is
-        known for ``key``, so a repeated small call skips Numba's type dispatch (about 1 us).
+        known for ``key``, so a repeated small call skips Numba's type dispatch.
         ``key`` is the caller's name for the Numba types of ``args`` (dtype, dimensions,
         layout, alignment): equal keys must mean equal types, since the entry point converts
         its arguments without checking them. ``read_only``: the positions of arrays the kernel
