@@ -76,7 +76,7 @@ def _settings(opt, C):
 @row_function
 def cross_entropy_rows(scores, target, target_values, class_weight, options, grad_factor, loss_rows, grad, lo, hi):
     """Rows [lo, hi) of the (N, C, 1) ``scores``, row by row along the classes; ``target`` (N, 1)
-    class indices or ``target_values`` (N, C, 1) class probabilities, by ``target_kind``;
+    class indices or ``target_values`` (N, C, 1) class probabilities, by ``KIND``;
     ``class_weight`` (1, C). Returns the float64 loss sum."""
     N, C, _ = scores.shape
     x2 = scores.reshape((N, C))
