@@ -57,7 +57,8 @@ def check(name, *args, rtol=None, **kwargs):
         raise mine
     assert type(mine) is type(ref), (name, mine, ref)
     if rtol is None:
-        dtypes = [np.asarray(a).dtype for a in args if isinstance(a, np.ndarray)]
+        # float32 anywhere (weights too) makes scikit-learn compute in float32
+        dtypes = [a.dtype for a in list(args) + list(kwargs.values()) if isinstance(a, np.ndarray)]
         rtol = 2e-4 if np.dtype(np.float32) in dtypes else 1e-9
     if isinstance(ref, np.ndarray):
         assert mine.shape == ref.shape and mine.dtype == ref.dtype, (mine, ref)
@@ -90,6 +91,22 @@ LAYOUTS = st.sampled_from(["contiguous", "strided", "memmap"])
 
 
 # --- regression -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", REGRESSION + DEVIANCE)
+@pytest.mark.parametrize("y_dtype, w_dtype", [("int64", "float32"), ("float32", "float64"), ("float64", "float32")])
+def test_regression_dtype_comes_from_the_weights_too(name, y_dtype, w_dtype):
+    """scikit-learn computes in the widest float among y_true, y_pred and sample_weight: int
+    targets with float32 weights give a float32 result (hypothesis found this)."""
+    rng = np.random.default_rng(7)
+    y_true = np.ceil(rng.uniform(0.05, 4, 9)).astype(y_dtype)
+    y_pred = np.ceil(rng.uniform(0.05, 4, 9)).astype(y_dtype)
+    if y_dtype != "int64":
+        y_pred += y_pred.dtype.type(0.5)
+    kwargs = {"sample_weight": rng.uniform(0.1, 2, 9).astype(w_dtype)}
+    if name not in DEVIANCE:
+        kwargs["multioutput"] = "raw_values"
+    check(name, y_true, y_pred, **kwargs)
 
 
 @settings(max_examples=40, **HYP)

@@ -39,7 +39,8 @@ __all__ = [
 
 def _regression_inputs(y_true, y_pred, sample_weight, multioutput, check_multioutput=True):
     """Validated (y_true, y_pred) as C-contiguous (n, k) arrays of one float dtype, the weights,
-    the result dtype (scikit-learn's: the widest float among the inputs, float64 if none) and
+    the result dtype (scikit-learn's: the widest float among the arrays given, weights
+    included, float64 if none) and
     the multioutput spec (a string, or a float64 array of k output weights). Without
     ``check_multioutput`` (root_mean_squared_error), output weights are only checked by the
     final weighted average, as scikit-learn does."""
@@ -76,10 +77,11 @@ def _regression_inputs(y_true, y_pred, sample_weight, multioutput, check_multiou
             raise ValueError(f"multioutput: there must be equally many custom weights ({mo.shape[0]}) "
                              f"as outputs ({k}).")
         multioutput = mo.astype(np.float64)
-    floats = [x.dtype for x in (np.asarray(y_true), np.asarray(y_pred)) if x.dtype.kind == "f"]
-    dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-    ws = np.asarray(sample_weight).dtype if sample_weight is not None else None
-    out_dtype = np.result_type(dtype, ws) if ws is not None and ws.kind == "f" else dtype
+    # scikit-learn's dtype: the widest float among the arguments that have a dtype, the weights
+    # included (float64 when none); every operand is converted to it
+    floats = [np.dtype(x.dtype) for x in (y_true, y_pred, sample_weight)
+              if hasattr(x, "dtype") and np.dtype(x.dtype).kind == "f"]
+    dtype = out_dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
     if dtype == np.float16:  # computed in float32, returned as float16 (scikit-learn's dtype)
         dtype = np.dtype(np.float32)
     a2 = np.ascontiguousarray(a2, dtype=dtype)
