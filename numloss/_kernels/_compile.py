@@ -66,9 +66,26 @@ row_function = numba.njit(**NJIT_OPTIONS)
 
 
 def _const_key(value):
+    """A constant's part of a compiled function's name; a function by its qualified name, which
+    tells ``specialise``'s copies apart."""
     if callable(value):
-        return getattr(value, "__name__", type(value).__name__)
+        fn = getattr(value, "py_func", value)
+        return getattr(fn, "__qualname__", type(value).__name__)
     return str(int(value))
+
+
+def _flags(consts):
+    return "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
+
+
+def _bound(fn, consts, qualname):
+    """A copy of the Python function ``fn`` with the module globals ``consts`` bound (Numba
+    freezes them into the compiled code as constants), named ``qualname``."""
+    glb = dict(fn.__globals__)
+    glb.update(consts)
+    clone = types.FunctionType(fn.__code__, glb, fn.__name__, fn.__defaults__, fn.__closure__)
+    clone.__qualname__ = qualname
+    return clone
 
 
 def cached_njit(fn=None, **options):
@@ -123,14 +140,10 @@ def specialise(fn, **consts):
     specialised functions it calls) bound as constants, compiled on first use with ``fn``'s
     options. A driver's row function specialised this way compiles only the code its flags
     select, and is cached inside the driver's :class:`Kernel` (whose name must then tell the
-    specialisations apart)."""
+    specialisations apart: it does, by the copy's qualified name)."""
     py = fn.py_func
-    glb = dict(py.__globals__)
-    glb.update(consts)
-    clone = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__, py.__closure__)
-    clone.__qualname__ = py.__name__ + "__" + "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
     options = {k: v for k, v in fn.targetoptions.items() if k != "nopython"}
-    return numba.njit(**options)(clone)
+    return numba.njit(**options)(_bound(py, consts, f"{py.__name__}__{_flags(consts)}"))
 
 
 COMPUTE_BOUND = set()
@@ -154,8 +167,7 @@ class Kernel:
             consts["BUFFER_SUM"] = consts["ELEM"] in COMPUTE_BOUND
         self.template = template
         self.consts = consts
-        flags = "_".join(f"{k}{_const_key(v)}" for k, v in sorted(consts.items()))
-        self.name = f"{name}__{template.__name__}__{flags}__{SOURCE_HASH}"
+        self.name = f"{name}__{template.__name__}__{_flags(consts)}__{SOURCE_HASH}"
         self._compiled = {}
         self._entries = {}  # caller's key -> compiled entry point of the serial variant
 
@@ -163,11 +175,8 @@ class Kernel:
         """The Numba dispatcher of one variant (compiled, or loaded from cache, on first call)."""
         disp = self._compiled.get(parallel)
         if disp is None:
-            glb = dict(self.template.__globals__)
-            glb.update(self.consts)
-            glb["PRANGE"] = numba.prange if parallel else range
-            fn = types.FunctionType(self.template.__code__, glb, self.template.__name__)
-            fn.__qualname__ = f"{self.name}__{'par' if parallel else 'ser'}"
+            fn = _bound(self.template, {**self.consts, "PRANGE": numba.prange if parallel else range},
+                        f"{self.name}__{'par' if parallel else 'ser'}")
             disp = self._compiled[parallel] = cached_njit(fn, parallel=parallel, **NJIT_OPTIONS)
         return disp
 

@@ -13,7 +13,6 @@ An (N, C) input with more than ``SMALL_C`` classes runs row by row along the cla
 others (few classes, or an (N, C, D) input with D > 1) run in tiles of ``TILE_ROWS`` rows
 vectorised across the rows (``cross_entropy_tiles``).
 """
-import functools
 import math
 
 import numpy as np
@@ -55,7 +54,6 @@ def takes_rows(C, D):
     return D == 1 and C > SMALL_C
 
 
-@functools.cache
 def variant(rows, kind, write_grad):
     """The row function of one path (``takes_rows``), target kind and forward or loss+grad,
     with ``KIND`` and ``WRITE_GRAD`` bound."""

@@ -9,7 +9,6 @@
   for ``distance == COSINE``, ``1 - cosine_similarity(x, y)`` with torch's eps (norms clamped
   below at eps).
 """
-import functools
 import math
 
 import numpy as np
@@ -39,8 +38,8 @@ def triplet_path(distance, p_kind):
     return FUSED_NORM if p_kind <= P1 else OTHER_NORM
 
 
-@functools.cache
 def triplet_variant(path, write_grad):
+    """The triplet row function of one code path, forward or loss+grad."""
     return specialise(triplet, PATH=path, WRITE_GRAD=write_grad)
 
 COSINE_OPTIONS = options_dtype(("margin", np.float64), ("square_scale1", np.float64), ("square_scale2", np.float64))

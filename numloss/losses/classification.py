@@ -32,8 +32,7 @@ def _cross_entropy(C, D, kind, write_grad):
 
 @functools.cache
 def _cross_entropy_variant(rows, kind, write_grad):
-    name = f"cross_entropy_{'rows' if rows else 'tiles'}_kind{kind}_grad{int(write_grad)}"
-    return Rows(CE.variant(rows, kind, write_grad), name, CE.OPTIONS)
+    return Rows(CE.variant(rows, kind, write_grad), "cross_entropy", CE.OPTIONS)
 _NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS, writes_loss=False)
 _MULTI_MARGIN = Rows(M.multi_margin, "multi_margin", M.MULTI_MARGIN_OPTIONS)
 _MULTILABEL_MARGIN = Rows(M.multilabel_margin, "multilabel_margin", M.MULTILABEL_MARGIN_OPTIONS)

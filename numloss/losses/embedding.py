@@ -22,8 +22,7 @@ _COSINE = Rows(EK.cosine_embedding, "cosine_embedding", EK.COSINE_OPTIONS, n_gra
 @functools.cache
 def _triplet_rows(path, write_grad):
     """The kernels of one triplet variant (``EK.triplet_variant``)."""
-    return Rows(EK.triplet_variant(path, write_grad), f"triplet_path{path}_grad{int(write_grad)}",
-                EK.TRIPLET_OPTIONS, n_grads=3)
+    return Rows(EK.triplet_variant(path, write_grad), "triplet", EK.TRIPLET_OPTIONS, n_grads=3)
 
 _SAMPLE_WEIGHT_DOC = """
     sample_weight: (keyword-only) one finite, non-negative weight ``s_n`` per sample (per row of
