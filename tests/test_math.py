@@ -33,11 +33,16 @@ import pytest
 from numba import njit, prange
 
 import numloss._kernels._math as nlmath
-from numloss._kernels._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
+from numloss._kernels._math import (vexp, vlog, vlog1p, vlog1p_finite, vlog_finite, vlog_normal,
+                                   vsigmoid, vsoftplus)
 from numloss._kernels.softmax import softmax_exp as sexp
 
 FUNCS = {"vexp": vexp, "vlog": vlog, "vlog1p": vlog1p,
-         "vsoftplus": vsoftplus, "vsigmoid": vsigmoid}
+         "vsoftplus": vsoftplus, "vsigmoid": vsigmoid,
+         "vlog_finite": vlog_finite, "vlog_normal": vlog_normal, "vlog1p_finite": vlog1p_finite}
+# The variants for checked inputs compute their base function on a smaller domain.
+BASE = {name: name for name in FUNCS}
+BASE.update(vlog_finite="vlog", vlog_normal="vlog", vlog1p_finite="vlog1p")
 
 # Measured maxima with FMA (float32: exhaustive over each function's whole
 # range; float64: 4e6 random points), asserted with a ~0.01-0.03 ulp margin.
@@ -46,6 +51,8 @@ BOUND32 = {"vexp": 0.88, "vlog": 0.80, "vlog1p": 0.82,
            "vsoftplus": 1.59, "vsigmoid": 2.42}
 BOUND64 = {"vexp": 0.90, "vlog": 0.82, "vlog1p": 0.82,
            "vsoftplus": 1.60, "vsigmoid": 2.45}
+for _bounds in (BOUND32, BOUND64):
+    _bounds.update({name: _bounds[BASE[name]] for name in FUNCS})
 
 
 def _host_features():
@@ -136,6 +143,7 @@ def _fill_bits(bits, start, step):
 
 
 def _ref64(name, x64, out):
+    name = BASE.get(name, name)
     with np.errstate(all="ignore"):
         if name in ("vexp", "sexp"):
             np.exp(x64, out=out)
@@ -245,6 +253,18 @@ def test_vlog1p_float32():
         assert err <= BOUND32["vlog1p"] + _SLACK, (err, x)
 
 
+@pytest.mark.parametrize("name,ranges", [
+    ("vlog_finite", [(1, PINF_BITS)]),                        # every finite x > 0
+    ("vlog_normal", [(0x00800000, PINF_BITS)]),               # every normal x > 0
+    ("vlog1p_finite", [(0, PINF_BITS), (NEG, b32(-1.0))]),    # every finite x > -1
+])
+def test_checked_input_variants_float32_exhaustive(name, ranges):
+    """Each variant over every float32 of its domain, within its base function's bound."""
+    for lo, hi in ranges:
+        err, x = sweep32(name, lo, hi)
+        assert err <= BOUND32[name] + _SLACK, (name, err, x)
+
+
 @pytest.mark.parametrize("name", ["vsoftplus", "vsigmoid"])
 def test_softplus_sigmoid_float32(name):
     for lo, hi, step in [(0, b32(89.0) + 1, 31), (NEG, b32(-104.0) + 1, 31),
@@ -264,6 +284,14 @@ HAVE_LONGDOUBLE = np.finfo(np.longdouble).nmant >= 63
 
 
 def _samples64(name, rng, n):
+    if name in ("vlog_finite", "vlog_normal"):  # their domains: finite x > 0 / normal x > 0
+        lo = 1 if name == "vlog_finite" else 0x0010000000000000
+        return np.concatenate([rng.integers(lo, 0x7FF0000000000000, n // 2, dtype=np.int64).view(np.float64),
+                               1 + rng.uniform(-0.3, 0.42, n // 2)])
+    if name == "vlog1p_finite":  # finite x > -1
+        return np.concatenate([rng.integers(1, 0x7FF0000000000000, n // 2, dtype=np.int64).view(np.float64),
+                               -rng.integers(1, 0x3FF0000000000000, n // 4, dtype=np.int64).view(np.float64),
+                               rng.uniform(-1, 3, n // 4)[1:]])
     if name in ("vexp", "vsoftplus", "vsigmoid"):
         return np.concatenate([rng.uniform(-746, 710, n // 2),
                                rng.uniform(-40, 40, n // 4),
@@ -281,6 +309,7 @@ def _ulp64(v):
 
 
 def _ld_ref(name, x):
+    name = BASE[name]
     xl = x.astype(np.longdouble)
     with np.errstate(all="ignore"):
         if name == "vexp":
@@ -310,7 +339,7 @@ def test_float64_mpmath_subset(name):
     worst = 0.0
     with mpmath.workprec(200):
         for xv, yv in zip(x, y):
-            r = _MP[name](mpmath, mpmath.mpf(float(xv)))
+            r = _MP[BASE[name]](mpmath, mpmath.mpf(float(xv)))
             rf = float(r)
             if not np.isfinite(rf) or rf == 0.0:
                 assert yv == rf, (xv, yv, rf)

@@ -18,6 +18,10 @@ Public functions (usable inside ``@numba.njit`` code, including
     vsoftplus(x)  log(1 + e**x), stable for all x
     vsigmoid(x)   1 / (1 + e**-x), stable for both signs
 
+and, for inputs the caller has checked, vlog / vlog1p without their special-value selects:
+``vlog_finite`` (finite x > 0), ``vlog_normal`` (finite normal x > 0), ``vlog1p_finite``
+(finite x > -1). On those inputs they give vlog's / vlog1p's results.
+
 Each is generic over float32 and float64 *scalars*: a float32 argument is
 computed entirely in float32 and returns float32 (all constants are typed
 per dtype, so there is no silent promotion that would halve the vector
@@ -128,7 +132,7 @@ from numba.extending import overload
 
 from ._intrinsics import as_float, as_int, fdiv, fma
 
-__all__ = ["vexp", "vlog", "vlog1p", "vsoftplus", "vsigmoid"]
+__all__ = ["vexp", "vlog", "vlog1p", "vsoftplus", "vsigmoid", "vlog_finite", "vlog_normal", "vlog1p_finite"]
 
 
 # ---------------------------------------------------------------------------
@@ -229,6 +233,15 @@ def _function_sources(n_exp, n_log):
         "y = y if x >= -ONE else NAN\n"
         "y = NINF if x == -ONE else y\n"
         "return y if x < INF else x\n")
+    # The same arithmetic without the special-value selects (and, for vlog_normal, without the
+    # subnormal pre-scaling), for callers whose inputs are checked: a third to a half cheaper.
+    src["vlog_finite"] = L("x", "y") + "return y\n"
+    src["vlog_normal"] = L("x", "y", subnormal=False) + "return y\n"
+    src["vlog1p_finite"] = (
+        "u = x + ONE\n"
+        "c = _div((u - ONE) - x, u)\n"
+        + L("u", "y", corr="-c", subnormal=False) +
+        "return x if u == ONE else y\n")
     src["vsoftplus"] = (
         "a = -abs(x)\n"
         + E("a", "e") +                          # e in [0, 1] or NaN
@@ -348,6 +361,21 @@ def vlog1p(x):
     return _py_scalar("vlog1p", x)
 
 
+def vlog_finite(x):
+    """vlog for finite x > 0 (subnormals included); unspecified for 0, x < 0, inf and NaN."""
+    return _py_scalar("vlog_finite", x)
+
+
+def vlog_normal(x):
+    """vlog for finite normal x > 0; unspecified for any other x (subnormals included)."""
+    return _py_scalar("vlog_normal", x)
+
+
+def vlog1p_finite(x):
+    """vlog1p for finite x > -1; unspecified for any other x."""
+    return _py_scalar("vlog1p_finite", x)
+
+
 def vsoftplus(x):
     """log(1 + e**x), stable for all x (float32 -> float32)."""
     return _py_scalar("vsoftplus", x)
@@ -380,6 +408,6 @@ def _register(stub):
     return _ol
 
 
-for _stub in (vexp, vlog, vlog1p, vsoftplus, vsigmoid):
+for _stub in (vexp, vlog, vlog1p, vsoftplus, vsigmoid, vlog_finite, vlog_normal, vlog1p_finite):
     _register(_stub)
 del _stub

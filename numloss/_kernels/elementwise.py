@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._math import vexp, vlog, vlog1p, vsigmoid, vsoftplus
+from ._math import vexp, vlog, vlog1p, vlog1p_finite, vlog_finite, vlog_normal, vsigmoid, vsoftplus
 from ._compile import compute_bound
 from ._scalar import like
 
@@ -88,11 +88,15 @@ def soft_margin(x, y, c, p0, p1, p2):
 @inline
 def binary_cross_entropy(x, t, c, p0, p1, p2):
     """-(t log x + (1 - t) log(1 - x)) with each log clamped at -100 and the gradient's
-    denominator clamped at torch's EPSILON (float32(1e-12)), as in torch."""
+    denominator clamped at torch's EPSILON (float32(1e-12)), as in torch.
+
+    ``x`` must lie in [0, 1] (the loss checks it): then 1 - x is 0 or a normal number whose log
+    is above -100, so the logs need no special-value handling beyond the two zeros."""
     one = like(x, 1)
+    zero = like(x, 0)
     lo = like(x, -100)
-    log_x = max(vlog(x), lo)
-    log_1mx = max(vlog(one - x), lo)
+    log_x = max(vlog_finite(x), lo) if x > zero else lo
+    log_1mx = vlog_normal(one - x) if x < one else lo
     loss = -(t * log_x + (one - t) * log_1mx)
     grad = (x - t) / max((one - x) * x, like(x, 9.999999960041972e-13))
     return loss, grad, like(x, 0)

@@ -10,7 +10,7 @@ loss`` are driven by ``_drivers.indexed_rows``.
 import numpy as np
 from numba import njit
 
-from ._math import vexp, vlog
+from ._math import vexp, vlog, vlog1p_finite, vlog_normal
 from ._scalar import like
 
 inline = njit(inline="always", error_model="numpy")
@@ -24,6 +24,15 @@ def pinball(y, f, c, alpha, p1, p2):
     if diff >= zero:
         return alpha * diff, zero, zero
     return -(like(y, 1) - alpha) * diff, zero, zero
+
+
+@inline
+def squared_log_error(y, f, c, p0, p1, p2):
+    """(log1p(y) - log1p(f))^2 for finite y, f > -1: the only values the metric accepts (it
+    counts the others in the same pass and raises)."""
+    e = vlog1p_finite(y) - vlog1p_finite(f)
+    zero = like(y, 0)
+    return e * e, zero, zero
 
 
 @inline
@@ -78,7 +87,8 @@ def binary_log_loss(p, t, c, eps, p1, p2):
     one = like(p, 1)
     q = p if t == one else one - p
     zero = like(p, 0)
-    return -vlog(clip(q, eps, one - eps)), zero, zero
+    # clip's result is a normal positive number for every p in [0, 1], the only p not rejected
+    return -vlog_normal(clip(q, eps, one - eps)), zero, zero
 
 
 @inline
@@ -104,7 +114,7 @@ def binary_hinge(d, t, c, p0, p1, p2):
 def row_log_loss(row, t, eps, p1, p2):
     """-log(clip(row[t], eps, 1 - eps)): the only nonzero term of -sum(xlogy(onehot, clip(row)))."""
     one = like(eps, 1)
-    return -vlog(clip(row[t], eps, one - eps))
+    return -vlog_normal(clip(row[t], eps, one - eps))  # as in binary_log_loss
 
 
 @inline

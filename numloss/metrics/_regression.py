@@ -194,7 +194,7 @@ def mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutput="u
     Every value of ``y_true`` and ``y_pred`` must be greater than -1 (else ValueError).
     Parameters and return as :func:`mean_squared_error`.
     """
-    return _regression(_elem.msle, y_true, y_pred, sample_weight, multioutput,
+    return _regression(_mk.squared_log_error, y_true, y_pred, sample_weight, multioutput,
                        above_minus_one="Mean Squared Logarithmic Error")
 
 
@@ -208,7 +208,7 @@ def root_mean_squared_log_error(y_true, y_pred, *, sample_weight=None, multioutp
     Every value must be greater than -1 (else ValueError). Parameters and return as
     :func:`mean_squared_error`.
     """
-    return _regression(_elem.msle, y_true, y_pred, sample_weight, multioutput, transform=np.sqrt,
+    return _regression(_mk.squared_log_error, y_true, y_pred, sample_weight, multioutput, transform=np.sqrt,
                        above_minus_one="Root Mean Squared Logarithmic Error")
 
 
