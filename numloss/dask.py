@@ -17,28 +17,32 @@ def from_npy(path, rows, axis=0):
     """The .npy file at ``path`` as a dask array in blocks of ``rows`` along ``axis`` (one block
     along every other axis). Each block is a memory map opened by the task that reads it, so the
     graph holds the path, not the data: a cluster's workers read the file themselves (they must
-    see it at the same path). ``da.from_array(np.load(path, mmap_mode="r"))`` instead puts the
-    whole array into the graph when it is sent to a distributed scheduler."""
-    header = np.load(path, mmap_mode="r")
-    shape, dtype = header.shape, header.dtype
-    del header
+    see it at the same path), and ``evaluate`` reads a block in the task that evaluates it.
+    ``da.from_array(np.load(path, mmap_mode="r"))`` instead puts the whole array into the graph
+    when it is sent to a distributed scheduler."""
+    file = _NpyFile(path)
+    shape = file.shape
     if not 0 <= axis < len(shape):
         raise ValueError(f"axis must be one of the array's axes (shape {shape}), got {axis}")
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise ValueError(f"rows must be a positive integer, got {rows!r}")
-    n = shape[axis]
-    blocks = []
-    for lo in range(0, n, rows):
-        hi = min(lo + rows, n)
-        block = dask.delayed(_npy_block)(path, axis, lo, hi)
-        blocks.append(da.from_delayed(block, shape=shape[:axis] + (hi - lo,) + shape[axis + 1:], dtype=dtype))
-    if not blocks:
-        return da.from_array(np.empty(shape, dtype))
-    return da.concatenate(blocks, axis=axis)
+    chunks = tuple(rows if i == axis else -1 for i in range(len(shape)))
+    return da.from_array(file, chunks=chunks, name=f"from_npy-{dask.base.tokenize(str(path), rows, axis)}",
+                         inline_array=True, meta=np.empty((0,) * len(shape), file.dtype))
 
 
-def _npy_block(path, axis, lo, hi):
-    return np.load(path, mmap_mode="r")[(slice(None),) * axis + (slice(lo, hi),)]
+class _NpyFile:
+    """An .npy file by its path, sliced through a memory map opened at each read (it pickles as
+    the path)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        header = np.load(self.path, mmap_mode="r")
+        self.shape, self.dtype, self.ndim = header.shape, header.dtype, header.ndim
+        del header
+
+    def __getitem__(self, index):
+        return np.load(self.path, mmap_mode="r")[index]
 
 
 def _blocked(name, inputs, sample_weight):
@@ -81,8 +85,12 @@ def _blocks(name, blocked, weight, n_blocks):
     return list(zip(*inputs)), _per_block(weight, 0, n_blocks)
 
 
-def _state(acc, *block, sample_weight=None):
-    return np.array([Accumulator(acc.name, **acc.options).update(*block, sample_weight=sample_weight)], dtype=object)
+def _block_state(*block, acc, weighted):
+    """One block's Accumulator state (a 1-element object array); the last operand is the block's
+    sample weight when ``weighted``."""
+    w = block[-1] if weighted else None
+    block = block[:-1] if weighted else block
+    return np.array([Accumulator(acc.name, **acc.options).update(*block, sample_weight=w)], dtype=object)
 
 
 def _merge_states(states, axis=None, keepdims=False):
@@ -115,12 +123,15 @@ def evaluate(fn, *inputs, sample_weight=None, return_grad=False, **options):
     """
     acc = Accumulator(fn, **options)
     blocked, weight, chunks = _blocked(acc.name, inputs, sample_weight)
-    inputs, weights = _blocks(acc.name, blocked, weight, len(chunks))
-    states = []
-    for block, w in zip(inputs, weights):
-        state = dask.delayed(_state)(acc, *block, sample_weight=w)
-        states.append(da.from_delayed(state, shape=(1,), dtype=object))
-    states = da.concatenate(states)
+    # One task per block reads the block's inputs and returns its state: a blockwise step, which
+    # Dask fuses with the blockwise reads of from_array / from_npy, so no block moves between workers.
+    args = []
+    for i, x in enumerate(blocked if weight is None else [*blocked, weight]):
+        axis = 0 if i == len(blocked) else batch_axis(acc.name, i)
+        index = None if not isinstance(x, da.Array) else tuple("b" if j == axis else f"{i}.{j}" for j in range(x.ndim))
+        args += [x, index]
+    states = da.blockwise(_block_state, ("b",), *args, acc=acc, weighted=weight is not None,
+                          adjust_chunks={"b": 1}, concatenate=True, dtype=object, meta=np.empty((0,), object))
     value = da.reduction(
         states, chunk=_identity, combine=_merge_states, aggregate=_result, concatenate=False,
         dtype=np.float64, meta=np.array(0.0),

@@ -5,6 +5,7 @@ import pytest
 
 import numloss
 
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 ndask = pytest.importorskip("numloss.dask")
 
@@ -108,6 +109,23 @@ def test_local_cluster_of_two_processes(tmp_path):
                                ndask.from_npy(tmp_path / "t.npy", 700))
         got = client.compute(value).result()
         np.testing.assert_allclose(float(got), want, rtol=1e-12)
+
+
+def test_each_block_is_read_by_the_task_that_evaluates_it(tmp_path):
+    """Reading a block and evaluating it are one task once Dask optimises the graph, so a
+    cluster never moves a block between workers."""
+    rng = np.random.default_rng(10)
+    x, y, w = rng.standard_normal(1000), rng.standard_normal(1000), rng.uniform(0, 1, 1000)
+    for name, a in (("x", x), ("y", y), ("w", w)):
+        np.save(tmp_path / f"{name}.npy", a)
+    value = ndask.evaluate("mse_loss", ndask.from_npy(tmp_path / "x.npy", 100), ndask.from_npy(tmp_path / "y.npy", 100),
+                           sample_weight=ndask.from_npy(tmp_path / "w.npy", 100))
+    (optimized,) = dask.optimize(value)
+    names = {k[0] if isinstance(k, tuple) else k for k in dict(optimized.__dask_graph__())}
+    assert not [n for n in names if n.startswith("from_npy")], names
+    assert len(dict(optimized.__dask_graph__())) < len(dict(value.__dask_graph__())) - 20
+    np.testing.assert_allclose(float(value.compute(scheduler="threads")),
+                               float(numloss.mse_loss(x, y, sample_weight=w)), rtol=1e-12)
 
 
 def test_from_npy_blocks_hold_the_path_not_the_data(tmp_path):
