@@ -14,7 +14,7 @@ import numpy as np
 
 from ._compile import inline, row_function
 from ._intrinsics import radd
-from ._math import vexp, vlog1p
+from ._math import vexp, vsoftplus
 from ._rowbase import PARTIAL_LEN, fill, options_dtype, row_factor
 from ._scalar import like
 
@@ -193,14 +193,16 @@ def multilabel_soft_margin(scores, target, target_values, class_weight, options,
         # the exp and log1p over the tile's rows as one flat vectorised loop: row by row, a row of
         # a few classes would run them in a short loop's scalar remainder
         xf = x1[r0 * C:r1 * C]
+        # log1p(exp(-|x|)) is vsoftplus(-|x|), whose log needs no special-value selects (vlog1p's);
+        # LLVM shares the exp between the two lines
         if write_grad:  # the gradient needs exp(-|x|) too; the forward alone skips that store
             for i in range(xf.size):
-                e = vexp(-abs(xf[i]))
-                ex[i] = e
-                lx[i] = vlog1p(e)
+                a = -abs(xf[i])
+                ex[i] = vexp(a)
+                lx[i] = vsoftplus(a)
         else:
             for i in range(xf.size):
-                lx[i] = vlog1p(vexp(-abs(xf[i])))
+                lx[i] = vsoftplus(-abs(xf[i]))
         for r in range(r0, r1):
             xr = x2[r]
             yr = y2[r]
