@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _threads
-from ._kernels import _drivers, weights
+from ._kernels import _drivers
 from ._kernels._compile import Kernel, cached_njit
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -340,22 +340,25 @@ class SampleWeight(NamedTuple):
     """A checked ``sample_weight``: ``array`` has the loss's number of dimensions and broadcasts
     to its shape; ``total`` is the float64 sum of ``array``'s entries, each of which covers
     ``repeat`` elements of the loss (so the weights broadcast to the loss sum to
-    ``total * repeat``)."""
+    ``total * repeat``; ``total`` is None until the weights are summed)."""
 
     array: np.ndarray
     total: float
     repeat: int
 
 
-_WEIGHT_STATS = Kernel(weights.stats, "sample_weight")
+_WEIGHT_SUMS = Kernel(_drivers.sample_weight_sums, "sample_weight")
 
 
-def sample_weight(value, dtype, shape, per_element=True):
+def sample_weight(value, dtype, shape, per_element=True, sums=True):
     """``sample_weight`` for a loss whose ``reduction="none"`` output has ``shape``, as a
     :class:`SampleWeight` of ``dtype``. A 1-D array of length ``shape[0]`` weighs the samples
     (axis 0; a scalar when ``shape`` is ``()``); with ``per_element`` any other shape that
     broadcasts to ``shape`` weighs elements. Wrong shapes, NaN, inf and negative weights are a
-    ValueError."""
+    ValueError. Without ``sums`` the values are not read yet (``total`` is None): the caller
+    passes it to :func:`with_total`, or its kernel sums them (``_drivers.elementwise`` with
+    ``WEIGHT_SUMS``) and it passes the sums to :func:`checked_weight_total` before it uses any
+    result."""
     arr = float_like(value, dtype, "sample_weight")
     shape = tuple(shape)
     if arr.ndim == 1 and shape and arr.shape[0] == shape[0]:
@@ -374,13 +377,24 @@ def sample_weight(value, dtype, shape, per_element=True):
                 expected += f" or a shape that broadcasts to the loss's shape {shape}"
         raise ValueError(f"sample_weight must have {expected}, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr)
-    flat = arr.reshape(-1)
-    total, negative = _WEIGHT_STATS(
-        _threads.threads_for(flat.size), flat, np.empty((_drivers.n_blocks(flat.size), 2), np.float64)
-    )
+    size = math.prod(shape)
+    sw = SampleWeight(arr, None, size // arr.size if arr.size else 0)
+    return with_total(sw) if sums else sw
+
+
+def with_total(sw):
+    """The :class:`SampleWeight` ``sw`` with its checked ``total`` (one parallel read)."""
+    flat = sw.array.reshape(-1)
+    partial = np.empty((_drivers.n_blocks(flat.size), 2), np.float64)
+    return sw._replace(total=checked_weight_total(_WEIGHT_SUMS(_threads.threads_for(flat.size), flat, partial), flat))
+
+
+def checked_weight_total(sums, flat):
+    """The sum of the flat sample weights from ``(sum, sum of the negative entries)``
+    (``_drivers.sample_weight_sums``), or the ValueError of a NaN, negative or infinite weight."""
+    total, negative = sums
     if negative != 0 or not math.isfinite(total):  # the entries say which (or a sum overflowed)
         what = "NaN" if np.isnan(flat).any() else "negative" if (flat < 0).any() else "infinite"
         if what != "infinite" or np.isinf(flat).any():
             raise ValueError(f"sample_weight must be finite and non-negative, got a {what} weight")
-    size = math.prod(shape)
-    return SampleWeight(arr, total, size // flat.size if flat.size else 0)
+    return total

@@ -25,6 +25,7 @@ WEIGHTED = 0  # elementwise: multiply loss and gradients by w[i] (1), or by w[i 
 NONE = False  # reduction "none": write the per-element loss (and scale grads by go[i])
 GRAD = False  # write gradients
 BUFFER_SUM = False  # sum a block's losses from a buffer, after the element loop (see Kernel)
+WEIGHT_SUMS = False  # elementwise with per-element weights: also the weights' sums, as weight_sums
 ROW = None  # blocks: the row function (see ``_rowbase``)
 
 
@@ -72,7 +73,43 @@ def block_sum(v):
     return acc
 
 
-def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
+@cached_njit(fastmath={"reassoc"}, error_model="numpy")
+def weight_sums(v):
+    """float64 sums of ``v`` and of its negative entries. NaN and +inf make the first NaN or
+    inf; a negative entry (-inf included) makes the second nonzero. ``reassoc`` vectorises it."""
+    total = 0.0
+    negative = 0.0
+    for i in range(v.size):
+        x = v[i]
+        total += x
+        negative += x if x < 0 else 0.0
+    return total, negative
+
+
+@cached_njit(error_model="numpy")
+def ordered_sums(partial):
+    """The column sums of the per-block ``partial`` (blocks, 2), added in block order."""
+    total = 0.0
+    negative = 0.0
+    for k in range(partial.shape[0]):
+        total += partial[k, 0]
+        negative += partial[k, 1]
+    return total, negative
+
+
+def sample_weight_sums(w, partial):
+    """``(sum of w, sum of its negative entries)`` of the flat weights ``w``, per block of
+    ``BLOCK`` in ``partial`` (blocks, 2): the weights are finite and non-negative when the first
+    is finite and the second is 0. ``elementwise`` with ``WEIGHT_SUMS`` sums its per-element
+    weights in the loss pass instead."""
+    n = w.size
+    for k in PRANGE(partial.shape[0]):
+        lo = k * BLOCK
+        partial[k, 0], partial[k, 1] = weight_sums(w[lo:min(lo + BLOCK, n)])
+    return ordered_sums(partial)
+
+
+def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, wpartial):
     """One fused pass over flat, equally long, C-contiguous arrays.
 
     ``l, d1, d2 = ELEM(a[i], b[i], c[i], p[0], p[1], p[2])`` gives the loss of element i and
@@ -81,7 +118,10 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
     (``WEIGHTED == 2``: a weight per run of ``inner`` elements, e.g. per sample, not broadcast to
     a full copy). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags
     say so (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
-    losses; returns the sum of the partials (0 for reduction "none").
+    losses; returns the sum of the partials (0 for reduction "none"). With ``WEIGHT_SUMS``
+    (``WEIGHTED == 1``), ``wpartial[k]`` receives block k's ``weight_sums`` of ``w``, summed in
+    the element loop (in the order the compiled loop adds them, so the sum may differ in its
+    last bits from ``sample_weight_sums``').
     """
     n = a.size
     p0 = p[0]
@@ -108,10 +148,16 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
         # The block's sum: in the loop (radd lets it vectorise), or from a buffer (BUFFER_SUM).
         buf = np.empty(hi - lo if BUFFER_SUM and not NONE else 0, a.dtype)
         acc = 0.0
+        w_total = 0.0
+        w_negative = 0.0
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
             if WEIGHTED:
                 wi = wrow[i] if WEIGHTED == 2 else wv[i]
+                if WEIGHT_SUMS:
+                    w64 = np.float64(wi)
+                    w_total = radd(w_total, w64)
+                    w_negative = radd(w_negative, w64 if w64 < 0 else 0.0)
                 loss = loss * wi
                 d1 = d1 * wi
                 d2 = d2 * wi
@@ -127,6 +173,9 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial):
                 if NGRAD == 2:
                     g2v[i] = d2 * s
         partial[k] = block_sum(buf) if BUFFER_SUM else acc
+        if WEIGHT_SUMS:
+            wpartial[k, 0] = w_total
+            wpartial[k, 1] = w_negative
     total = 0.0
     for k in range(partial.size):  # in block order: the same sum whatever the thread count
         total += partial[k]

@@ -15,6 +15,7 @@ FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the kernels 
 
 # Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
 _UNUSED = {t: np.empty(0, t) for t in FLOATS}
+_NO_WEIGHT_SUMS = np.empty((0, 2), np.float64)
 
 # The elementwise driver's arguments it only reads (x, y, c, w, grad_output): typed read-only
 # on the fast path as on the general path, so both share one compiled specialisation.
@@ -47,8 +48,8 @@ class Elementwise:
         self.nin = nin
         self._kernels = {}
 
-    def kernel(self, weighted, none, grad, ngrad):
-        key = (weighted, none, grad, ngrad)
+    def kernel(self, weighted, none, grad, ngrad, weight_sums=False):
+        key = (weighted, none, grad, ngrad, weight_sums)
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = self._kernels[key] = Kernel(
@@ -60,6 +61,7 @@ class Elementwise:
                 WEIGHTED=weighted,
                 NONE=none,
                 GRAD=grad,
+                WEIGHT_SUMS=weight_sums,
             )
         return kernel
 
@@ -103,9 +105,15 @@ class Elementwise:
         flat = [V.flat_readonly(a, shape) for a in arrays]
         n = flat[0].size
         none = reduction == "none"
-        sw = None if sample_weight is None else V.sample_weight(sample_weight, dtype, shape)
+        # A forward's per-element sample weights are summed and checked in the loss pass, which
+        # reads them anyway, and the check comes before any result is used: one read, not two.
+        sw = None if sample_weight is None else V.sample_weight(sample_weight, dtype, shape, sums=False)
+        sums_in_kernel = (sw is not None and sw.array.shape == shape and weight is None  # w: sw's own flat array
+                          and return_grad is False and grad_output is None and gradient_out is None)
+        if sw is not None and not sums_in_kernel:
+            sw = V.with_total(sw)
         w, inner, weighted = _kernel_weights(flat[len(operands)] if weight is not None else None, sw, shape)
-        denom = mean_denominator(denominator, n, w if weight is not None else None, sw)
+        denom = None if sums_in_kernel else mean_denominator(denominator, n, w if weight is not None else None, sw)
 
         unused = _UNUSED[dtype]
         go_arr, scale, grads, bufs = flat[0], 0.0, [], ()
@@ -131,7 +139,8 @@ class Elementwise:
         gflat = [g.reshape(-1) for g in grads if g is not None]
         out = _buffers.empty(shape, dtype) if none else None
 
-        kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1))
+        kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1), sums_in_kernel)
+        wpartial = np.empty((_drivers.n_blocks(n), 2), np.float64) if sums_in_kernel else _NO_WEIGHT_SUMS
         args = (
             flat[0],
             flat[1],
@@ -144,8 +153,12 @@ class Elementwise:
             gflat[0] if gflat else unused,
             gflat[1] if len(gflat) > 1 else unused,
             np.empty(_drivers.n_blocks(n), np.float64),
+            wpartial,
         )
         total = kernel.sized(n, *args)
+        if sums_in_kernel:
+            sw = sw._replace(total=V.checked_weight_total(_drivers.ordered_sums(wpartial), w))
+            denom = mean_denominator(denominator, n, None, sw)
 
         if none:
             loss = out
@@ -225,7 +238,7 @@ class Elementwise:
         flat = [g.reshape(-1) for g in grads] + [unused] * (2 - len(grads))
         total = self.kernel(0, False, return_grad, ngrad).serial(
             dtype, a, b, c, a, 1, _cached_options(dtype, params, scale), a, unused, flat[0], flat[1],
-            np.empty(_drivers.n_blocks(n), np.float64), read_only=_READ_ONLY)
+            np.empty(_drivers.n_blocks(n), np.float64), _NO_WEIGHT_SUMS, read_only=_READ_ONLY)
         if parts:
             return _parts.Parts(total, denom, batch, _parts.reduced(reduction, dtype))
         loss = dtype.type(V.divide(total, denom) if mean else total)
