@@ -100,15 +100,6 @@ def count_outside(x, lo, hi, nan_outside):
     )
 
 
-def outside_unit_interval(flat):
-    """Whether the small, C-contiguous 1-D float array ``flat`` has an element outside [0, 1]
-    or NaN: the serial pass of :func:`count_outside` through its entry point (see
-    ``Kernel.serial``), for a lean call path."""
-    one = flat.dtype.type(1)
-    return _COUNT_OUTSIDE[True].serial(flat.dtype, flat, one - one, one, np.empty(_drivers.n_blocks(flat.size), np.int64),
-                                       read_only=(0,)) > 0
-
-
 _INT64_MAX = np.iinfo(np.int64).max
 
 

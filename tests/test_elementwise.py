@@ -183,6 +183,31 @@ def test_binary_cross_entropy_clamps_as_torch():
         _compare("binary_cross_entropy", [p.astype(dtype), t.astype(dtype)], {"reduction": "none"}, (0,), dtype)
 
 
+@pytest.mark.parametrize("n", [10, 300_000])  # the lean path and the parallel general path
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_refuses_values_outside_the_unit_interval(n, dtype):
+    """torch's error for an input or target outside [0, 1] or NaN, wherever it is, in a forward,
+    a loss+grad and with gradient_out (which stays untouched)."""
+    rng = np.random.default_rng(3)
+    for name, bad in (("input", 1.5), ("input", -1e-30), ("input", np.nan), ("target", 1.0000001), ("target", np.nan)):
+        for at in (0, n // 2, n - 1):
+            x = rng.uniform(0, 1, n).astype(dtype)
+            t = rng.uniform(0, 1, n).astype(dtype)
+            (x if name == "input" else t)[at] = bad
+            saved = x.copy(), t.copy()
+            buf = np.full(n, 7.0, dtype)
+            for kwargs in ({}, {"reduction": "sum", "return_grad": True}, {"reduction": "none"},
+                           {"return_grad": True, "gradient_out": buf}):
+                with pytest.raises(ValueError, match=f"^{name}: all elements of {name} should be between 0 and 1$"):
+                    numloss.binary_cross_entropy(x, t, **kwargs)
+            assert np.all(buf == 7.0)
+            np.testing.assert_array_equal(x, saved[0])
+            np.testing.assert_array_equal(t, saved[1])
+    x = rng.uniform(0, 1, n).astype(dtype)
+    x[:2] = 0.0, 1.0  # the ends are in
+    assert np.isfinite(numloss.binary_cross_entropy(x, x))
+
+
 def test_logits_of_huge_magnitude_stay_finite():
     x = np.array([1e4, -1e4, 88.0, -88.0, 0.0], np.float32)
     t = np.array([1.0, 0.0, 0.0, 1.0, 0.5], np.float32)

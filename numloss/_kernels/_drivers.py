@@ -26,6 +26,7 @@ NONE = False  # reduction "none": write the per-element loss (and scale grads by
 GRAD = False  # write gradients
 BUFFER_SUM = False  # sum a block's losses from a buffer, after the element loop (see Kernel)
 WEIGHT_SUMS = False  # elementwise with per-element weights: also the weights' sums, as weight_sums
+UNIT_CHECK = False  # elementwise: also count the values of a and b outside [0, 1] (NaN included)
 ROW = None  # blocks: the row function (see ``_rowbase``)
 
 
@@ -88,7 +89,7 @@ def weight_sums(v):
 
 @cached_njit(error_model="numpy")
 def ordered_sums(partial):
-    """The column sums of the per-block ``partial`` (blocks, 2), added in block order."""
+    """The sums of the first two columns of the per-block ``partial``, added in block order."""
     total = 0.0
     negative = 0.0
     for k in range(partial.shape[0]):
@@ -109,7 +110,7 @@ def sample_weight_sums(w, partial):
     return ordered_sums(partial)
 
 
-def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, wpartial):
+def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, checks):
     """One fused pass over flat, equally long, C-contiguous arrays.
 
     ``l, d1, d2 = ELEM(a[i], b[i], c[i], p[0], p[1], p[2])`` gives the loss of element i and
@@ -118,16 +119,20 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, wpartial):
     (``WEIGHTED == 2``: a weight per run of ``inner`` elements, e.g. per sample, not broadcast to
     a full copy). ``c``, ``w``, ``go``, ``out``, ``g1``, ``g2`` are only touched when the flags
     say so (pass any array of the same dtype otherwise). ``partial[k]`` receives block k's float64 sum of
-    losses; returns the sum of the partials (0 for reduction "none"). With ``WEIGHT_SUMS``
-    (``WEIGHTED == 1``), ``wpartial[k]`` receives block k's ``weight_sums`` of ``w``, summed in
+    losses; returns the sum of the partials (0 for reduction "none"). Checks counted in the same
+    pass, for the caller to act on before it uses any result: with ``WEIGHT_SUMS``
+    (``WEIGHTED == 1``), ``checks[k, :2]`` receives block k's ``weight_sums`` of ``w``, summed in
     the element loop (in the order the compiled loop adds them, so the sum may differ in its
-    last bits from ``sample_weight_sums``').
+    last bits from ``sample_weight_sums``'); with ``UNIT_CHECK``, ``checks[k, 2]`` and
+    ``checks[k, 3]`` the number of a's and b's values outside [0, 1] in block k.
     """
     n = a.size
     p0 = p[0]
     p1 = p[1]
     p2 = p[2]
     scale = p[3]
+    zero = like(a, 0)
+    one = like(a, 1)
     for k in PRANGE(partial.size):
         lo = k * BLOCK
         hi = min(lo + BLOCK, n)
@@ -150,8 +155,13 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, wpartial):
         acc = 0.0
         w_total = 0.0
         w_negative = 0.0
+        n_a = np.int32(0)
+        n_b = np.int32(0)
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
+            if UNIT_CHECK:
+                n_a += np.int32(not ((av[i] >= zero) & (av[i] <= one)))
+                n_b += np.int32(not ((bv[i] >= zero) & (bv[i] <= one)))
             if WEIGHTED:
                 wi = wrow[i] if WEIGHTED == 2 else wv[i]
                 if WEIGHT_SUMS:
@@ -174,8 +184,11 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, wpartial):
                     g2v[i] = d2 * s
         partial[k] = block_sum(buf) if BUFFER_SUM else acc
         if WEIGHT_SUMS:
-            wpartial[k, 0] = w_total
-            wpartial[k, 1] = w_negative
+            checks[k, 0] = w_total
+            checks[k, 1] = w_negative
+        if UNIT_CHECK:
+            checks[k, 2] = n_a
+            checks[k, 3] = n_b
     total = 0.0
     for k in range(partial.size):  # in block order: the same sum whatever the thread count
         total += partial[k]

@@ -90,8 +90,9 @@ def binary_cross_entropy(x, t, c, p0, p1, p2):
     """-(t log x + (1 - t) log(1 - x)) with each log clamped at -100 and the gradient's
     denominator clamped at torch's EPSILON (float32(1e-12)), as in torch.
 
-    ``x`` must lie in [0, 1] (the loss checks it): then 1 - x is 0 or a normal number whose log
-    is above -100, so the logs need no special-value handling beyond the two zeros."""
+    For ``x`` in [0, 1], 1 - x is 0 or a normal number whose log is above -100, so the logs
+    need no special-value handling beyond the two zeros. (The loss refuses any other ``x``:
+    what this returns for one is discarded.)"""
     one = like(x, 1)
     zero = like(x, 0)
     lo = like(x, -100)

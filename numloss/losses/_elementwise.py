@@ -15,7 +15,7 @@ FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes the kernels 
 
 # Writeable, empty placeholders for the outputs a kernel's flags skip (never written to).
 _UNUSED = {t: np.empty(0, t) for t in FLOATS}
-_NO_WEIGHT_SUMS = np.empty((0, 2), np.float64)
+_NO_CHECKS = np.empty((0, 4), np.float64)
 
 # The elementwise driver's arguments it only reads (x, y, c, w, grad_output): typed read-only
 # on the fast path as on the general path, so both share one compiled specialisation.
@@ -43,13 +43,14 @@ class Elementwise:
     """The kernels of one element function (see ``_kernels/elementwise.py``), one per
     combination of flags, built on first use."""
 
-    def __init__(self, elem, nin=2):
+    def __init__(self, elem, nin=2, unit_interval=False):
         self.elem = elem
         self.nin = nin
+        self.unit_interval = unit_interval  # the first two operands must lie in [0, 1] (NaN refused)
         self._kernels = {}
 
-    def kernel(self, weighted, none, grad, ngrad, weight_sums=False):
-        key = (weighted, none, grad, ngrad, weight_sums)
+    def kernel(self, weighted, none, grad, ngrad, weight_sums=False, unit_check=False):
+        key = (weighted, none, grad, ngrad, weight_sums, unit_check)
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = self._kernels[key] = Kernel(
@@ -62,6 +63,7 @@ class Elementwise:
                 NONE=none,
                 GRAD=grad,
                 WEIGHT_SUMS=weight_sums,
+                UNIT_CHECK=unit_check,
             )
         return kernel
 
@@ -105,8 +107,12 @@ class Elementwise:
         flat = [V.flat_readonly(a, shape) for a in arrays]
         n = flat[0].size
         none = reduction == "none"
-        # A forward's per-element sample weights are summed and checked in the loss pass, which
-        # reads them anyway, and the check comes before any result is used: one read, not two.
+        # The [0, 1] range of the operands and a forward's per-element sample weights are
+        # checked in the loss pass, which reads them anyway, before any result is used: one read,
+        # not two. Not when the kernel would write into the caller's gradient_out.
+        unit_check = self.unit_interval and gradient_out is None
+        if self.unit_interval and not unit_check:
+            _unit_interval_errors([V.count_outside(a, 0, 1, nan_outside=True) for a in flat[:2]], operands)
         sw = None if sample_weight is None else V.sample_weight(sample_weight, dtype, shape, sums=False)
         sums_in_kernel = (sw is not None and sw.array.shape == shape and weight is None  # w: sw's own flat array
                           and return_grad is False and grad_output is None and gradient_out is None)
@@ -139,8 +145,8 @@ class Elementwise:
         gflat = [g.reshape(-1) for g in grads if g is not None]
         out = _buffers.empty(shape, dtype) if none else None
 
-        kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1), sums_in_kernel)
-        wpartial = np.empty((_drivers.n_blocks(n), 2), np.float64) if sums_in_kernel else _NO_WEIGHT_SUMS
+        kernel = self.kernel(weighted, none, return_grad, max(len(gflat), 1), sums_in_kernel, unit_check)
+        checks = np.empty((_drivers.n_blocks(n), 4), np.float64) if sums_in_kernel or unit_check else _NO_CHECKS
         args = (
             flat[0],
             flat[1],
@@ -153,11 +159,13 @@ class Elementwise:
             gflat[0] if gflat else unused,
             gflat[1] if len(gflat) > 1 else unused,
             np.empty(_drivers.n_blocks(n), np.float64),
-            wpartial,
+            checks,
         )
         total = kernel.sized(n, *args)
+        if unit_check:
+            _unit_interval_errors([checks[:, 2].sum(), checks[:, 3].sum()], operands)
         if sums_in_kernel:
-            sw = sw._replace(total=V.checked_weight_total(_drivers.ordered_sums(wpartial), w))
+            sw = sw._replace(total=V.checked_weight_total(_drivers.ordered_sums(checks), w))
             denom = mean_denominator(denominator, n, None, sw)
 
         if none:
@@ -180,7 +188,7 @@ class Elementwise:
         return loss, (tuple(result) if len(grad_of) > 1 else result[0])
 
     def fast(self, x, y, reduction, params=(), *, third=None, weight=None, sample_weight=None,
-             return_grad=False, grad_output=None, gradient_out=None, unit_interval=False, batch_mean=False):
+             return_grad=False, grad_output=None, gradient_out=None, batch_mean=False):
         """The commonest call without the general path's argument handling, or ``None`` when
         this call is not one (the caller then takes the general path, which checks everything).
 
@@ -190,8 +198,8 @@ class Elementwise:
         or "sum"; ``return_grad`` a bool; no
         weight, sample weight or ``gradient_out``; ``grad_output`` None or, with
         ``return_grad=True``, a Python float (rmse's chain rule); no gradient inside
-        ``_parts.collecting()``; a serial size; with ``unit_interval``, both arrays in [0, 1]
-        (no NaN: the general path raises); with ``batch_mean``, "mean" divides by the batch size
+        ``_parts.collecting()``; a serial size; for a ``unit_interval`` loss, both arrays in [0, 1]
+        (no NaN; counted by the kernel: the general path raises); with ``batch_mean``, "mean" divides by the batch size
         (``x.shape[0]``, 1 for a 0-d input) instead of the element count. It then runs the general path's compiled
         kernel on 1-D views of the user's arrays (which the kernel does not write to), with the
         same numbers, through its entry point (``Kernel.serial``: no Numba type dispatch)."""
@@ -222,8 +230,6 @@ class Elementwise:
         a = x if x.ndim == 1 else x.reshape(-1)
         b = y if y.ndim == 1 else y.reshape(-1)
         c = a if third is None else third.reshape(-1)
-        if unit_interval and (V.outside_unit_interval(a) or V.outside_unit_interval(b)):
-            return None
         batch = x.shape[0] if x.ndim else 1
         denom = batch if batch_mean else n
         ngrad = 2 if third is not None and return_grad else 1  # the general path's kernel flags
@@ -236,15 +242,25 @@ class Elementwise:
             grads = tuple(_buffers.empty(x.shape, dtype) for _ in range(ngrad))
         unused = _UNUSED[dtype]
         flat = [g.reshape(-1) for g in grads] + [unused] * (2 - len(grads))
-        total = self.kernel(0, False, return_grad, ngrad).serial(
+        checks = np.empty((_drivers.n_blocks(n), 4), np.float64) if self.unit_interval else _NO_CHECKS
+        total = self.kernel(0, False, return_grad, ngrad, False, self.unit_interval).serial(
             dtype, a, b, c, a, 1, _cached_options(dtype, params, scale), a, unused, flat[0], flat[1],
-            np.empty(_drivers.n_blocks(n), np.float64), _NO_WEIGHT_SUMS, read_only=_READ_ONLY)
+            np.empty(_drivers.n_blocks(n), np.float64), checks, read_only=_READ_ONLY)
+        if self.unit_interval and checks[:, 2:].any():  # the general path raises
+            return None
         if parts:
             return _parts.Parts(total, denom, batch, _parts.reduced(reduction, dtype))
         loss = dtype.type(V.divide(total, denom) if mean else total)
         if not return_grad:
             return loss
         return loss, (grads if third is not None else grads[0])
+
+
+def _unit_interval_errors(counts, operands):
+    """torch's error for the first operand with a value outside [0, 1] (NaN included)."""
+    for count, name in zip(counts, operands):
+        if count:
+            raise ValueError(f"{name}: all elements of {name} should be between 0 and 1")
 
 
 def _kernel_weights(weight, sw, shape):
