@@ -74,6 +74,13 @@ def block_sum(v):
     return acc
 
 
+@cached_njit(inline="always")
+def outside(x, lo, hi):
+    """1 (an int32) when ``x`` is not in [lo, hi], NaN included: a count of these vectorises inside
+    a loop's float math."""
+    return np.int32(not ((x >= lo) & (x <= hi)))
+
+
 @cached_njit(fastmath={"reassoc"}, error_model="numpy")
 def weight_sums(v):
     """float64 sums of ``v`` and of its negative entries. NaN and +inf make the first NaN or
@@ -160,8 +167,8 @@ def elementwise(a, b, c, w, inner, p, go, out, g1, g2, partial, checks):
         for i in range(hi - lo):
             loss, d1, d2 = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)
             if UNIT_CHECK:
-                n_a += np.int32(not ((av[i] >= zero) & (av[i] <= one)))
-                n_b += np.int32(not ((bv[i] >= zero) & (bv[i] <= one)))
+                n_a += outside(av[i], zero, one)
+                n_b += outside(bv[i], zero, one)
             if WEIGHTED:
                 wi = wrow[i] if WEIGHTED == 2 else wv[i]
                 if WEIGHT_SUMS:
@@ -349,8 +356,8 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
                 y = bv[i]
                 loss = ELEM(x, y, cv[i] if NIN == 3 else x, p0, p1, p2)[0]
                 acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
-                n_a += np.int32(not ((x >= lo_a) & (x <= hi_a)))
-                n_b += np.int32(not ((y >= lo_b) & (y <= hi_b)))
+                n_a += outside(x, lo_a, hi_a)
+                n_b += outside(y, lo_b, hi_b)
             out[0] = acc
             st[0] = n_a
             st[1] = n_b
@@ -431,7 +438,7 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
             loss = ELEM(xi, one if key == ref else zero, xi, p0, p1, p2)[0]
             acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
             n_between += np.int64((key != ylo) & (key != yhi))
-            n_x += np.int32(not ((xi >= lo_x) & (xi <= hi_x)))
+            n_x += outside(xi, lo_x, hi_x)
         lab[2] = n_between
         st[0] = n_x
         st[1] = 0

@@ -112,7 +112,7 @@ class Elementwise:
         # not two. Not when the kernel would write into the caller's gradient_out.
         unit_check = self.unit_interval and gradient_out is None
         if self.unit_interval and not unit_check:
-            _unit_interval_errors([V.count_outside(a, 0, 1, nan_outside=True) for a in flat[:2]], operands)
+            _unit_interval_errors((V.count_outside(a, 0, 1, nan_outside=True) for a in flat[:2]), operands)
         sw = None if sample_weight is None else V.sample_weight(sample_weight, dtype, shape, sums=False)
         sums_in_kernel = (sw is not None and sw.array.shape == shape and weight is None  # w: sw's own flat array
                           and return_grad is False and grad_output is None and gradient_out is None)
@@ -257,7 +257,8 @@ class Elementwise:
 
 
 def _unit_interval_errors(counts, operands):
-    """torch's error for the first operand with a value outside [0, 1] (NaN included)."""
+    """torch's error for the first operand with a value outside [0, 1] (NaN included);
+    ``counts`` may be lazy (a later operand is then not counted once one is refused)."""
     for count, name in zip(counts, operands):
         if count:
             raise ValueError(f"{name}: all elements of {name} should be between 0 and 1")

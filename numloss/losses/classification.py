@@ -24,7 +24,6 @@ from ._base import loss_class
 from ._rows import Rows, finish, grad_factor, mean_count, placeholder, reduce, row_weights, weigh, weighted_factor
 
 
-
 def _cross_entropy(C, D, kind, write_grad):
     """The kernels of cross_entropy's variant (``CE.variant``) for an (N, C, D) input."""
     return _cross_entropy_variant(CE.takes_rows(C, D), kind, write_grad)
@@ -33,6 +32,8 @@ def _cross_entropy(C, D, kind, write_grad):
 @functools.cache
 def _cross_entropy_variant(rows, kind, write_grad):
     return Rows(CE.variant(rows, kind, write_grad), "cross_entropy", CE.OPTIONS)
+
+
 _NLL_GRAD = Rows(NLL.nll_grad, "nll_grad", NLL.OPTIONS, writes_loss=False)
 _MULTI_MARGIN = Rows(M.multi_margin, "multi_margin", M.MULTI_MARGIN_OPTIONS)
 _MULTILABEL_MARGIN = Rows(M.multilabel_margin, "multilabel_margin", M.MULTILABEL_MARGIN_OPTIONS)
