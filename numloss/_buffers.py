@@ -1,8 +1,8 @@
 """Recycled memory for large outputs (gradients, ``reduction="none"`` losses).
 
 A new multi-megabyte array is mapped page by page on its first write, and the page faults can
-cost more than the kernel that fills it: on the development machine (a VM with transparent huge
-pages) a fresh 40 MB gradient took 5 to 50 ms of faults, against a 5 ms kernel. A loop that
+cost more than the kernel that fills it (the README has a measurement: on a VM
+with transparent huge pages a fresh 40 MB array costs several times a write to a mapped one). A loop that
 computes a loss and its gradient, uses the gradient and drops it, would pay that on every call.
 
 So every output of at least ``MIN_BYTES`` is carved from a block of memory numloss lends it. The

@@ -31,7 +31,7 @@ converted to float64.  Dispatch is done with
 into the caller at Numba-IR level; each (function, dtype) body is one flat
 function generated from the statement templates below (vsoftplus/vsigmoid
 contain the exp/log statements rather than nested inline calls, which
-compile ~3x faster).  Every body is pure selects and arithmetic, so it is
+compile faster).  Every body is pure selects and arithmetic, so it is
 safe anywhere: prange loops, ``cache=True``, ``nogil=True``.  Called from plain Python they work on
 scalars (through a small lazily-compiled jitted wrapper) and return a
 Python float.
@@ -111,7 +111,7 @@ Caveats for callers
   (tested: same NaN/inf results, values within 2 ulp of the strict build,
   same bounds).  'reassoc' is what a reduction such as
   ``s += vexp(x[i])`` needs to vectorise at all -- without it that loop
-  stays scalar, about 10x slower.  Do NOT use ``fastmath=True`` or the
+  stays scalar, several times slower.  Do NOT use ``fastmath=True`` or the
   'nnan' / 'ninf' flags (the NaN/inf selects get folded away), nor 'nsz'
   together with 'reassoc' (LLVM may then cancel the exact (u - 1) - x
   correction of log1p); 'arcp' turns the divisions into reciprocal
@@ -141,8 +141,8 @@ __all__ = ["vexp", "vlog", "vlog1p", "vsoftplus", "vsigmoid", "vlog_finite", "vl
 # The bodies are generated from the statement templates below and compiled
 # with ``exec`` into one *flat* function per (function, dtype): vsoftplus
 # and vsigmoid contain the exp/log statements directly instead of calling
-# other inline overloads.  Numba-IR inlining of nested inline functions
-# costs ~3x the compile time of the same code written flat.
+# other inline overloads: Numba-IR inlining of nested inline functions
+# compiles slower than the same code written flat.
 #
 # Template fields: {x} input variable, {o} output variable, {p} prefix of
 # the block's temporaries.  Upper-case names are per-dtype constants (all
