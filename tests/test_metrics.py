@@ -310,6 +310,51 @@ def test_same_bits_for_any_thread_count_and_matches_sklearn(threads, name, args,
     check(name, *a, sample_weight=w)
 
 
+def _label_layout(how, n, rng):
+    """0/1 labels over several blocks, laid out as ``how``."""
+    b = _drivers.BLOCK
+    y = rng.integers(0, 2, n)
+    if how == "ascending":
+        y.sort()
+    elif how == "descending":
+        y = np.sort(y)[::-1].copy()
+    elif how == "first block negative":
+        y[:b] = 0
+    elif how == "first block positive":
+        y[:b] = 1
+    elif how == "one block negative":
+        y[2 * b:3 * b] = 0
+    elif how == "third label late":
+        y[-3] = 2
+    elif how == "one label":
+        y[:] = 1
+    return y
+
+
+@pytest.mark.parametrize("how", ["random", "ascending", "descending", "first block negative", "first block positive",
+                                 "one block negative", "third label late", "one label"])
+@pytest.mark.parametrize("kind", ["int", "float32", "bool", "pm1"])
+@pytest.mark.parametrize("name", ["log_loss", "brier_score_loss", "hinge_loss"])
+def test_binary_labels_in_any_block_layout(name, kind, how):
+    rng = np.random.default_rng(4)
+    n = 5 * _drivers.BLOCK + 17
+    y = _label_layout(how, n, rng)
+    if kind == "bool":
+        if how == "third label late":
+            return
+        y = y.astype(bool)
+    elif kind == "pm1":
+        y = np.where(y == 0, -1, y)
+    elif kind == "float32":
+        y = y.astype(np.float32)
+    p = rng.uniform(size=n).astype(np.float32)
+    w = rng.uniform(size=n)
+    for kwargs in ({}, {"sample_weight": w}, {"labels": [-1, 1] if kind == "pm1" else [0, 1]}):
+        if name == "brier_score_loss" and "labels" in kwargs:
+            kwargs = {"pos_label": 1}
+        check(name, y, p, **kwargs)
+
+
 def test_metrics_is_lazy_and_imports_neither_sklearn_nor_torch():
     code = ("import sys, numloss; assert 'numloss.metrics' not in sys.modules; numloss.metrics.log_loss; "
             "assert not {'sklearn', 'torch'} & set(sys.modules), sorted(set(sys.modules) & {'sklearn', 'torch'})")

@@ -383,16 +383,13 @@ def label_key(x, float_keys):
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
-def _key_range(y, float_keys, out):
-    """out[0], out[1] = the smallest and largest label key (integer reductions vectorise)."""
-    lo = label_key(y[0], float_keys)
-    hi = lo
+def _key_max(y, float_keys):
+    """The largest label key of ``y`` (an integer reduction: it vectorises)."""
+    hi = label_key(y[0], float_keys)
     for i in range(y.size):
         x = label_key(y[i], float_keys)
-        lo = x if x < lo else lo
         hi = x if x > hi else hi
-    out[0] = lo
-    out[1] = hi
+    return hi
 
 
 def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
@@ -401,13 +398,18 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
     integer bits of floats (``FLOAT_KEYS``), compared through ``label_key``.
 
     With ``known``, the positive label's key is ``pos``: ``t = (key == pos)``. Otherwise it is
-    found afterwards from the blocks' key ranges (``labels[blk, :2]``): a block holding two
-    keys uses ``t = (key == its larger key)``; a block holding one sums both ``t = 1``
+    found afterwards from the blocks' keys (``labels[blk, :2]``): a block holding two keys uses
+    ``t = (key == its larger key)``; a block holding one sums both ``t = 1``
     (``partial[blk, 0]``) and ``t = 0`` (``partial[blk, 2]``), the caller choosing.
     ``partial[blk]``: (sum with t as above, sum of weights, sum with t = 0 [one-key blocks]);
-    ``labels[blk, 2]``: count of keys strictly between the block's smallest and largest;
+    ``labels[blk]``: (smallest key, largest key, 0) of a block holding one or two keys; the last
+    entry is nonzero for a block holding more (its first two are then two of its keys);
     ``stats[blk]``: (#x outside [bounds[0], bounds[1]], 0, ``weight_stats``); ``w`` weighs
     sample i when ``WEIGHTED``.
+
+    Each block is summed in one pass with ``t = (key == ref)``, ``ref`` being ``pos`` or (not
+    ``known``) the largest key of the first block: the larger label wherever the first block
+    holds both. A block whose ``t`` then differs from the one above is summed a second time.
     """
     n = x.size
     one = like(x[0], 1)
@@ -417,29 +419,35 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
     p2 = like(x[0], p[2])
     lo_x = like(x[0], bounds[0])
     hi_x = like(x[0], bounds[1])
+    ref = pos if known else _key_max(y[:BLOCK], FLOAT_KEYS)
     for blk in PRANGE(partial.shape[0]):
         lo = blk * BLOCK
         hi = min(lo + BLOCK, n)
         xv = x[lo:hi]
         yv = y[lo:hi]
         wv = w[lo:hi]
-        lab = labels[blk]
-        _key_range(yv, FLOAT_KEYS, lab)
-        ylo = lab[0]
-        yhi = lab[1]
-        ref = pos if known else yhi
-        st = stats[blk]
+        j = 0  # other = the block's first key that is not ref (ref when there is none)
+        while j < hi - lo - 1 and label_key(yv[j], FLOAT_KEYS) == ref:
+            j += 1
+        other = label_key(yv[j], FLOAT_KEYS)
         acc = 0.0
-        n_between = 0
+        n_ref = 0
+        n_neither = 0
         n_x = np.int32(0)
         for i in range(hi - lo):
             xi = xv[i]
             key = label_key(yv[i], FLOAT_KEYS)
-            loss = ELEM(xi, one if key == ref else zero, xi, p0, p1, p2)[0]
+            hit = key == ref
+            loss = ELEM(xi, one if hit else zero, xi, p0, p1, p2)[0]
             acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
-            n_between += np.int64((key != ylo) & (key != yhi))
+            n_ref += np.int64(hit)
+            n_neither += np.int64((key != ref) & (key != other))
             n_x += outside(xi, lo_x, hi_x)
-        lab[2] = n_between
+        lab = labels[blk]
+        lab[0] = min(ref, other) if n_ref else other
+        lab[1] = max(ref, other) if n_ref else other
+        lab[2] = n_neither
+        st = stats[blk]
         st[0] = n_x
         st[1] = 0
         w_sum = weight_stats(wv, st)
@@ -447,12 +455,23 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
         out[0] = acc
         out[1] = w_sum if WEIGHTED else hi - lo
         out[2] = 0.0
-        if not known and ylo == yhi:
-            acc = 0.0
+        # the second sum (not known, one or two keys): t = 1 for the one key other than ref,
+        # t = 0 for the one key ref, or t = (key == other) where other is the larger key
+        one_key = lab[0] == lab[1]
+        if not known and n_neither == 0 and (one_key or other > ref):
+            t_key = ref ^ 1 if other == ref else other
+            acc2 = 0.0
             for i in range(hi - lo):
-                loss = ELEM(xv[i], zero, xv[i], p0, p1, p2)[0]
-                acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
-            out[2] = acc
+                hit = label_key(yv[i], FLOAT_KEYS) == t_key
+                loss = ELEM(xv[i], one if hit else zero, xv[i], p0, p1, p2)[0]
+                acc2 = radd(acc2, weigh(loss, wv, i, WEIGHTED))
+            if one_key and n_ref:
+                out[2] = acc2  # all ref, summed with t = 1 above and t = 0 here
+            elif one_key:
+                out[0] = acc2  # all other, summed with t = 0 above and t = 1 here
+                out[2] = acc
+            else:
+                out[0] = acc2
 
 
 def indexed_rows(x, t, w, p, bounds, k, partial, stats):
