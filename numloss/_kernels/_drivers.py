@@ -258,7 +258,7 @@ def count_outside(a, lo, hi, partial):
 
 ROW = None  # placeholder bound by Kernel: the per-row function of indexed_rows
 FLOAT_KEYS = False  # binary_labels: the labels are the bits of floats, compared as label_key
-N_STATS = 4
+N_STATS = 3
 
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
@@ -277,7 +277,7 @@ def _n_outside(v, lo, hi, nan_outside=True):
 
 @cached_njit(fastmath={"reassoc", "contract"}, error_model="numpy")
 def weight_stats(w, stats):
-    """stats[2], stats[3] = #non-finite w, #nonzero w; returns the float64 sum of w (one pass;
+    """stats[1], stats[2] = #non-finite w, #nonzero w; returns the float64 sum of w (one pass;
     x - x is NaN exactly for non-finite x)."""
     acc = 0.0
     n_nonfinite = np.int32(0)
@@ -287,8 +287,8 @@ def weight_stats(w, stats):
         acc += np.float64(x)
         n_nonfinite += np.int32((x - x) != 0)
         n_nonzero += np.int32(x != 0)
-    stats[2] = n_nonfinite
-    stats[3] = n_nonzero
+    stats[1] = n_nonfinite
+    stats[2] = n_nonzero
     return acc
 
 
@@ -320,7 +320,7 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
     being ``partial.shape[1] - 1``; ``w``: per-row weights (n,) when ``WEIGHTED``.
     ``partial[blk, j]`` receives the float64 sum over block blk's rows of
     ``w[i] * ELEM(a[i, j], b[i, j], c[i, j], p[0], p[1], p[2])[0]`` and ``partial[blk, k]`` the
-    sum of its weights; ``stats[blk]``: (#a outside [bounds[0], bounds[1]], #b outside
+    sum of its weights; ``stats[blk]``: (#a outside [bounds[0], bounds[1]] plus #b outside
     [bounds[2], bounds[3]], ``weight_stats``).
 
     With one output, a block is one loop that counts the operands' outliers and sums as it
@@ -349,25 +349,21 @@ def column_sums(a, b, c, w, p, bounds, partial, stats):
         st = stats[blk]
         if k == 1:
             acc = 0.0
-            n_a = np.int32(0)
-            n_b = np.int32(0)
+            n_out = 0
             for i in range(hi - lo):
                 x = av[i]
                 y = bv[i]
                 loss = ELEM(x, y, cv[i] if NIN == 3 else x, p0, p1, p2)[0]
                 acc = radd(acc, weigh(loss, wv, i, WEIGHTED))
-                n_a += outside(x, lo_a, hi_a)
-                n_b += outside(y, lo_b, hi_b)
+                n_out += outside(x, lo_a, hi_a) + outside(y, lo_b, hi_b)
             out[0] = acc
-            st[0] = n_a
-            st[1] = n_b
+            st[0] = n_out
         else:
             buf = np.empty(av.size, a.dtype)
             for i in range(av.size):
                 buf[i] = ELEM(av[i], bv[i], cv[i] if NIN == 3 else av[i], p0, p1, p2)[0]
             block_col_sums(buf, wv, out)
-            st[0] = _n_outside(av, lo_a, hi_a)
-            st[1] = _n_outside(bv, lo_b, hi_b)
+            st[0] = _n_outside(av, lo_a, hi_a) + _n_outside(bv, lo_b, hi_b)
         w_sum = weight_stats(wv, st)
         out[k] = w_sum if WEIGHTED else hi - lo
 
@@ -404,7 +400,7 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
     ``partial[blk]``: (sum with t as above, sum of weights, sum with t = 0 [one-key blocks]);
     ``labels[blk]``: (smallest key, largest key, 0) of a block holding one or two keys; the last
     entry is nonzero for a block holding more (its first two are then two of its keys);
-    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], 0, ``weight_stats``); ``w`` weighs
+    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], ``weight_stats``); ``w`` weighs
     sample i when ``WEIGHTED``.
 
     Each block is summed in one pass with ``t = (key == ref)``, ``ref`` being ``pos`` or (not
@@ -449,7 +445,6 @@ def binary_labels(x, y, w, p, known, pos, bounds, partial, labels, stats):
         lab[2] = n_neither
         st = stats[blk]
         st[0] = n_x
-        st[1] = 0
         w_sum = weight_stats(wv, st)
         out = partial[blk]
         out[0] = acc
@@ -479,7 +474,7 @@ def indexed_rows(x, t, w, p, bounds, k, partial, stats):
     ``rows_per_block(k)``) of a flat, C-ordered (n, k) array ``x`` with one class index ``t[i]``
     per row, weighted by ``w[i]`` when ``WEIGHTED``, in one pass. ``partial[blk]``: (sum, sum
     of weights, count of rows whose float64 sum differs from 1 by more than ``p[3]``);
-    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], 0, ``weight_stats``).
+    ``stats[blk]``: (#x outside [bounds[0], bounds[1]], ``weight_stats``).
     """
     n = t.size
     p0 = like(x[0], p[0])
@@ -502,7 +497,6 @@ def indexed_rows(x, t, w, p, bounds, k, partial, stats):
             acc += weigh(ROW(row, tv[i], p0, p1, p2), wv, i, WEIGHTED)
             n_off += np.int64(abs(block_sum(row) - 1.0) > tol)
         st[0] = _n_outside(x[lo * k:hi * k], lo_x, hi_x)
-        st[1] = 0
         w_sum = weight_stats(wv, st)
         out = partial[blk]
         out[0] = acc

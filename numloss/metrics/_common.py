@@ -91,9 +91,9 @@ def _finite_bounds(dtype):
 
 def _operand_checks(stats, operands, domain_message=None):
     """Raise, in scikit-learn's order, when a kernel counted operand values outside their
-    bounds: a non-finite value first, else the domain error. ``operands``: (array, name) of the
-    kernel's "a" and "b" operands."""
-    if stats[:, 0].any() or stats[:, 1].any():
+    bounds (``stats[:, 0]``): a non-finite value first, else the domain error. ``operands``:
+    (array, name) of the kernel's operands."""
+    if stats[:, 0].any():
         for arr, name in operands:
             if arr is not None and not np.isfinite(arr).all():
                 raise ValueError(f"Input {name} contains NaN or infinity.")
@@ -102,9 +102,9 @@ def _operand_checks(stats, operands, domain_message=None):
 
 def _weight_checks(stats, weighted, check_zero_weights=True):
     if weighted:
-        if stats[:, 2].any():
+        if stats[:, 1].any():
             raise ValueError("Input sample_weight contains NaN or infinity.")
-        if check_zero_weights and not stats[:, 3].any():
+        if check_zero_weights and not stats[:, 2].any():
             raise ValueError("sample_weight must contain at least one non-zero number.")
 
 
